@@ -1,0 +1,182 @@
+"""Run the notebooks in order with papermill, and export the model when every one succeeded.
+
+python scripts/pipeline.py [--params FILE] [-p NAME=VALUE ...] [--run-dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file: make `scripts` and `service` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from scripts.params import DEFAULT_PARAMS, PROJECT_ROOT, RUNNER_PARAMS, load_params, resolve_params
+from service.errors import PipelineError
+
+NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
+KERNEL = "python3"
+
+
+def notebook_paths() -> list[Path]:
+    return sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+
+
+def declared_parameters(notebooks: list[Path]) -> dict[Path, set[str]]:
+    """Return, per notebook, the names its `parameters` cell assigns."""
+    import papermill
+
+    return {nb: set(papermill.inspect_notebook(str(nb))) for nb in notebooks}
+
+
+def absolute(path: str) -> str:
+    candidate = Path(path).expanduser()
+    return str(candidate if candidate.is_absolute() else (PROJECT_ROOT / candidate).resolve())
+
+
+def new_run_dir(run_dir: str | None) -> Path:
+    """Return a fresh run directory; an existing non-empty one is never overwritten."""
+    if run_dir is None:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        path = PROJECT_ROOT / "reports" / stamp
+    else:
+        path = Path(run_dir).expanduser().resolve()
+    if path.exists() and any(path.iterdir()):
+        raise PipelineError(f"run directory {path} is not empty; pick a new --run-dir")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def preflight(params: dict) -> None:
+    """Fail before any notebook starts on input the notebooks would trip over."""
+    from scripts.training import ESTIMATORS
+    from service.data import load_table
+
+    load_table(params["data_path"], params["target"])
+    if params.get("estimator") not in ESTIMATORS:
+        raise PipelineError(
+            f"unknown estimator {params.get('estimator')!r}; choose one of {', '.join(ESTIMATORS)}"
+        )
+
+
+def execute(notebook: Path, output: Path, parameters: dict) -> None:
+    """Run one notebook with papermill; raise PipelineError naming the cell that failed."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    try:
+        papermill.execute_notebook(
+            str(notebook),
+            str(output),
+            parameters=parameters,
+            kernel_name=KERNEL,
+            cwd=str(notebook.parent),
+            progress_bar=sys.stderr.isatty(),
+        )
+    except PapermillExecutionError as error:
+        # The error a notebook raised on purpose (a PipelineError) says it all; its last
+        # line is the message, without the notebook's traceback.
+        raise PipelineError(
+            f"{notebook.name} failed in cell {error.exec_count} (cell index {error.cell_index}): "
+            f"{error.ename}: {error.evalue}\n"
+            f"The executed notebook with the traceback is {output}"
+        ) from None
+
+
+def to_html(executed: Path) -> Path:
+    """Return the nbconvert HTML written beside an executed notebook."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
+    target = executed.with_suffix(".html")
+    target.write_text(body)
+    return target
+
+
+def point_latest(run_dir: Path) -> None:
+    """Point `latest` beside the run directory at it, replacing the old link atomically."""
+    latest = run_dir.parent / "latest"
+    temporary = run_dir.parent / f".latest-{os.getpid()}"
+    temporary.unlink(missing_ok=True)
+    temporary.symlink_to(run_dir.name)
+    os.replace(temporary, latest)
+
+
+def run(params_file: Path, overrides: list[str], run_dir: str | None) -> str:
+    """Return the exported model tag after running every notebook and the export step."""
+    notebooks = notebook_paths()
+    declared = declared_parameters(notebooks)
+    known = set().union(*declared.values()) - RUNNER_PARAMS
+    params = resolve_params(load_params(params_file), overrides, known)
+    params["data_path"] = absolute(params["data_path"])
+    preflight(params)
+
+    from scripts.export import export_model
+    from scripts.report import write_index
+    from scripts.rundir import RunDir
+
+    run_path = new_run_dir(run_dir)
+    run = RunDir(run_path)
+    run.params.write_text(json.dumps(params, indent=2))
+    print(f"run directory: {run_path}")
+    status, tag = "failed", None
+    try:
+        for position, notebook in enumerate(notebooks, start=1):
+            started = time.perf_counter()
+            print(f"[{position}/{len(notebooks)}] {notebook.name} ...", flush=True)
+            chosen = {name: params[name] for name in declared[notebook] if name in params}
+            output = run_path / notebook.name
+            try:
+                execute(notebook, output, {**chosen, "run_dir": str(run_path)})
+            finally:
+                if output.exists():
+                    to_html(output)
+            print(f"      done in {time.perf_counter() - started:.1f} s", flush=True)
+        print("exporting to the BentoML model store ...", flush=True)
+        tag, metadata = export_model(run, params, PROJECT_ROOT, run_path.name)
+        status = "exported"
+    finally:
+        write_index(run, notebooks, status, tag)
+    point_latest(run_path)
+    onnx = metadata["onnx"]
+    if metadata["serving_format"] != "onnx":
+        print(
+            "WARNING: the model is not served through ONNX: "
+            + (onnx.get("error") or f"parity failed: {onnx.get('parity')}")
+            + ". The service falls back to the scikit-learn pipeline (skops).",
+            file=sys.stderr,
+        )
+    print(f"report: {run_path / 'index.html'}")
+    print(f"model: {tag}")
+    return tag
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS, help="parameter file (YAML)")
+    parser.add_argument(
+        "-p",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override one parameter; the value is read as YAML; repeatable",
+    )
+    parser.add_argument("--run-dir", help="where the run's outputs go (default reports/<UTC time>)")
+    args = parser.parse_args(argv)
+    try:
+        run(args.params, args.overrides, args.run_dir)
+    except PipelineError as error:
+        print(f"pipeline failed: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

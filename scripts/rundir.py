@@ -1,0 +1,71 @@
+"""Where each artefact of a run lives inside its run directory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class RunDir:
+    root: Path
+
+    def __init__(self, root: str | Path):
+        object.__setattr__(self, "root", Path(root).resolve())
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    # 01 validate data
+    @property
+    def suite(self) -> Path:
+        return self.root / "suite.json"
+
+    @property
+    def validation_html(self) -> Path:
+        return self.root / "data_validation.html"
+
+    # 02 train
+    @property
+    def pipeline(self) -> Path:
+        return self.root / "pipeline.skops"
+
+    @property
+    def schema(self) -> Path:
+        return self.root / "schema.json"
+
+    @property
+    def reference(self) -> Path:
+        return self.root / "reference.json"
+
+    @property
+    def holdout(self) -> Path:
+        return self.root / "holdout.csv"
+
+    @property
+    def train_features(self) -> Path:
+        return self.root / "train_features.csv"
+
+    # 03 evaluate
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.json"
+
+    @property
+    def holdout_predictions(self) -> Path:
+        return self.root / "holdout_predictions.csv"
+
+    @property
+    def confusion_plot(self) -> Path:
+        return self.root / "confusion_matrix.png"
+
+    @property
+    def roc_plot(self) -> Path:
+        return self.root / "roc_curves.png"
+
+    # the runner
+    @property
+    def params(self) -> Path:
+        return self.root / "params.json"
+
+    @property
+    def model_staging(self) -> Path:
+        return self.root / "model"

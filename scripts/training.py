@@ -1,0 +1,166 @@
+"""The scikit-learn pipeline: preprocessing chosen from the feature schema, then the estimator."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import skops.io
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    HistGradientBoostingClassifier,
+    RandomForestClassifier,
+)
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from scripts.rundir import RunDir
+from service.data import load_table, model_inputs, split_target
+from service.errors import PipelineError
+from service.reference import reference_statistics
+from service.schema import FeatureSchema, infer_schema
+
+ESTIMATORS = {
+    "random_forest": RandomForestClassifier,
+    "extra_trees": ExtraTreesClassifier,
+    "logistic_regression": LogisticRegression,
+    "hist_gradient_boosting": HistGradientBoostingClassifier,
+}
+# Linear models need comparable feature scales; trees do not care.
+NEEDS_SCALING = {"logistic_regression"}
+# HGB routes NaN itself; a median imputer in front of it flipped float32 branches in ONNX.
+HANDLES_MISSING = {"hist_gradient_boosting"}
+
+
+def make_estimator(name: str, hyperparameters: dict, random_state: int):
+    """Return the estimator called `name`, configured with `hyperparameters`."""
+    if name not in ESTIMATORS:
+        raise PipelineError(
+            f"unknown estimator {name!r}; choose one of {', '.join(ESTIMATORS)} "
+            "with -p estimator=NAME"
+        )
+    estimator_class = ESTIMATORS[name]
+    try:
+        return estimator_class(random_state=random_state, **(hyperparameters or {}))
+    except TypeError as error:
+        raise PipelineError(f"hyperparameters {hyperparameters} do not fit {name}: {error}")
+
+
+def build_pipeline(
+    schema: FeatureSchema, estimator: str, hyperparameters: dict, random_state: int
+) -> Pipeline:
+    """Return an unfitted Pipeline: imputation, one-hot encoding, scaling, the estimator."""
+    numeric = [f.name for f in schema.features if f.kind == "numeric"]
+    categorical = [f.name for f in schema.features if f.kind == "categorical"]
+    numeric_steps = []
+    if estimator not in HANDLES_MISSING:
+        numeric_steps.append(("impute", SimpleImputer(strategy="median")))
+    if estimator in NEEDS_SCALING:
+        numeric_steps.append(("scale", StandardScaler()))
+    transformers = []
+    if numeric:
+        # A bare "passthrough" converts to ONNX; a Pipeline holding only "passthrough" does not.
+        numeric_step = Pipeline(numeric_steps) if numeric_steps else "passthrough"
+        transformers.append(("numeric", numeric_step, numeric))
+    if categorical:
+        # A missing category arrives as "" (service.data.MISSING_CATEGORY) and is a category
+        # of its own; a category never seen in training encodes as all zeros.
+        encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+        transformers.append(("categorical", encoder, categorical))
+    return Pipeline(
+        [
+            ("preprocess", ColumnTransformer(transformers, remainder="drop")),
+            ("model", make_estimator(estimator, hyperparameters, random_state)),
+        ]
+    )
+
+
+def holdout_split(
+    features: pd.DataFrame, labels: pd.Series, test_size: float, random_state: int
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, pd.Series]:
+    """Return train and held-out features and labels, stratified when every class allows it."""
+    if not 0 < test_size < 1:
+        raise PipelineError(f"test_size must be between 0 and 1, not {test_size}")
+    smallest_class = labels.value_counts().min()
+    stratify = labels if smallest_class >= 2 else None
+    try:
+        return train_test_split(
+            features, labels, test_size=test_size, random_state=random_state, stratify=stratify
+        )
+    except ValueError as error:
+        raise PipelineError(f"cannot hold out test_size={test_size} of {len(labels)} rows: {error}")
+
+
+@dataclass(frozen=True)
+class TrainedRun:
+    pipeline: Pipeline
+    schema: FeatureSchema
+    train_features: pd.DataFrame
+    train_labels: pd.Series
+    holdout_features: pd.DataFrame
+    holdout_labels: pd.Series
+
+
+def train_run(
+    run: RunDir,
+    *,
+    data_path: str | Path,
+    target: str,
+    estimator: str,
+    hyperparameters: dict,
+    test_size: float,
+    random_state: int,
+) -> TrainedRun:
+    """Return the fitted pipeline and its split, after writing them into the run directory."""
+    features, labels = split_target(load_table(data_path, target), target)
+    schema = infer_schema(features, labels)
+    train_x, holdout_x, train_y, holdout_y = holdout_split(
+        features, labels, test_size, random_state
+    )
+    pipeline = build_pipeline(schema, estimator, hyperparameters, random_state)
+    pipeline.fit(model_inputs(train_x, schema), train_y)
+
+    skops.io.dump(pipeline, run.pipeline)
+    run.schema.write_text(json.dumps(schema.to_dict(), indent=2))
+    run.reference.write_text(json.dumps(reference_statistics(train_x, schema), indent=2))
+    train_x.to_csv(run.train_features, index=False)
+    holdout_x.assign(**{target: holdout_y}).to_csv(run.holdout, index=False)
+    return TrainedRun(pipeline, schema, train_x, train_y, holdout_x, holdout_y)
+
+
+def read_schema(run: RunDir) -> FeatureSchema:
+    """Return the feature schema that 02_train wrote into the run directory."""
+    return FeatureSchema.from_dict(json.loads(run.schema.read_text()))
+
+
+def read_features(path: Path, schema: FeatureSchema) -> pd.DataFrame:
+    """Return a CSV written by this run, with categorical columns kept as text."""
+    categorical = {f.name: "str" for f in schema.features if f.kind == "categorical"}
+    return pd.read_csv(path, dtype=categorical)
+
+
+def load_pipeline(run: RunDir) -> Pipeline:
+    """Return the pipeline 02_train wrote; it trusts the types it finds, as this run made it."""
+    return skops.io.load(run.pipeline, trusted=skops.io.get_untrusted_types(file=run.pipeline))
+
+
+def train_with_defaults(run: RunDir) -> TrainedRun:
+    """Return a run trained with params.yaml's defaults, so a later notebook can run on its own."""
+    from scripts.params import PROJECT_ROOT, load_params
+
+    params = load_params()
+    return train_run(
+        run,
+        data_path=PROJECT_ROOT / params["data_path"],
+        target=params["target"],
+        estimator=params["estimator"],
+        hyperparameters=params["hyperparameters"],
+        test_size=params["test_size"],
+        random_state=params["random_state"],
+    )

@@ -1,0 +1,68 @@
+"""Reading a classification table and shaping its features for the model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from service.errors import PipelineError
+from service.schema import FeatureSchema
+
+# skl2onnx cannot impute NaN in string columns, so every categorical gap becomes this
+# value, in training and in serving alike (see DESIGN.md).
+MISSING_CATEGORY = ""
+
+
+def load_table(path: str | Path, target: str) -> pd.DataFrame:
+    """Return the CSV at `path` after checking it can train a classifier on `target`."""
+    path = Path(path)
+    if not path.is_file():
+        raise PipelineError(f"data file {path} does not exist; pass -p data_path=PATH")
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise PipelineError(f"data file {path} is empty; it needs a header row and data rows")
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise PipelineError(f"data file {path} is not a readable CSV: {first_line}")
+    if frame.empty:
+        raise PipelineError(f"data file {path} has a header but no data rows")
+    if target not in frame.columns:
+        raise PipelineError(
+            f"target column {target!r} is not in {path.name}; "
+            f"its columns are {', '.join(map(str, frame.columns))}; pass -p target=COLUMN"
+        )
+    if len(frame.columns) < 2:
+        raise PipelineError(f"data file {path} has only the target column; it needs features")
+    labels = frame[target].dropna()
+    if len(labels) < len(frame):
+        raise PipelineError(
+            f"target column {target!r} in {path.name} is empty in "
+            f"{len(frame) - len(labels)} rows; drop or label them first"
+        )
+    if labels.nunique() < 2:
+        raise PipelineError(
+            f"target column {target!r} in {path.name} has one class "
+            f"({labels.iloc[0]!r}); a classifier needs at least two"
+        )
+    return frame
+
+
+def split_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.Series]:
+    """Return the feature columns and the label column of a loaded table."""
+    return frame.drop(columns=[target]), frame[target]
+
+
+def model_inputs(features: pd.DataFrame, schema: FeatureSchema) -> pd.DataFrame:
+    """Return the features in schema order with the dtypes the pipeline and ONNX expect."""
+    shaped = {}
+    for feature in schema.features:
+        column = features[feature.name]
+        if feature.kind == "categorical":
+            shaped[feature.name] = (
+                column.astype("object").where(column.notna(), MISSING_CATEGORY).astype(str)
+            )
+        else:
+            shaped[feature.name] = pd.to_numeric(column, errors="raise").astype("float64")
+    return pd.DataFrame(shaped, index=features.index)

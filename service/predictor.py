@@ -1,0 +1,70 @@
+"""Predictors behind one interface: ONNX Runtime for serving, the skops pipeline as fallback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from service.data import model_inputs
+from service.schema import FeatureSchema
+
+
+class Predictor(Protocol):
+    classes: list
+
+    def predict(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Return the labels and the class probabilities (columns in `classes` order)."""
+        ...
+
+
+class OnnxPredictor:
+    """Runs the exported ONNX graph: one input per feature column, shape [rows, 1]."""
+
+    def __init__(self, model: bytes | Path, schema: FeatureSchema):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        # One request is small; more intra-op threads cost more in handoff than they win.
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        source = model if isinstance(model, bytes) else str(model)
+        self.session = onnxruntime.InferenceSession(
+            source, options, providers=["CPUExecutionProvider"]
+        )
+        self.schema = schema
+        self.classes = list(schema.classes)
+        self.numeric = [f.name for f in schema.features if f.kind == "numeric"]
+        self.categorical = [f.name for f in schema.features if f.kind == "categorical"]
+
+    def inputs(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Return the ONNX feed for a frame already shaped by `model_inputs`."""
+        feed = {}
+        for name in self.numeric:
+            feed[name] = frame[name].to_numpy(dtype=np.float32).reshape(-1, 1)
+        for name in self.categorical:
+            feed[name] = frame[name].to_numpy(dtype=object).reshape(-1, 1)
+        return feed
+
+    def predict(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        labels, probabilities = self.session.run(
+            None, self.inputs(model_inputs(frame, self.schema))
+        )
+        return labels, probabilities
+
+
+class PipelinePredictor:
+    """Runs the fitted scikit-learn pipeline itself."""
+
+    def __init__(self, pipeline, schema: FeatureSchema):
+        self.pipeline = pipeline
+        self.schema = schema
+        self.classes = list(pipeline.classes_)
+
+    def predict(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        shaped = model_inputs(frame, self.schema)
+        probabilities = self.pipeline.predict_proba(shaped)
+        labels = self.pipeline.classes_[probabilities.argmax(axis=1)]
+        return labels, probabilities

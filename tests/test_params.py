@@ -1,0 +1,76 @@
+import pytest
+
+from scripts.params import load_params, parse_override, resolve_params
+from service.errors import PipelineError
+
+BASE = {"model_name": "iris", "test_size": 0.2, "random_state": 42, "hyperparameters": {"n": 1}}
+KNOWN = set(BASE) | {"target"}
+
+
+def test_override_values_are_read_as_yaml():
+    assert parse_override("random_state=7") == ("random_state", 7)
+    assert parse_override("hyperparameters={max_depth: 3}") == ("hyperparameters", {"max_depth": 3})
+    assert parse_override("target=a=b") == ("target", "a=b")
+
+
+def test_override_replaces_the_file_value():
+    params = resolve_params(BASE, ["random_state=1", "test_size=0.3"], KNOWN)
+    assert params["random_state"] == 1 and params["test_size"] == 0.3
+    assert BASE["random_state"] == 42
+
+
+def test_integer_is_accepted_where_a_number_is_expected():
+    assert resolve_params(BASE, ["test_size=1"], KNOWN)["test_size"] == 1
+
+
+def test_unknown_override_lists_the_known_names():
+    with pytest.raises(PipelineError, match="unknown parameter 'n_trees'; known parameters: hyper"):
+        resolve_params(BASE, ["n_trees=5"], KNOWN)
+
+
+def test_unknown_name_in_the_file_is_rejected():
+    with pytest.raises(PipelineError, match="unknown parameter.*colour.*in the parameter file"):
+        resolve_params({**BASE, "colour": "red"}, [], KNOWN)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("random_state=seven", "random_state must be an integer like 42, not a string"),
+        ("test_size=[0.2]", "test_size must be a number like 0.2, not a list"),
+        ("hyperparameters=5", "hyperparameters must be a mapping"),
+    ],
+)
+def test_wrong_type_names_the_parameter_and_the_expected_type(override, message):
+    with pytest.raises(PipelineError, match=message):
+        resolve_params(BASE, [override], KNOWN)
+
+
+def test_override_without_equals_sign_is_rejected():
+    with pytest.raises(PipelineError, match="is not NAME=VALUE"):
+        parse_override("random_state")
+
+
+def test_parameter_file_must_be_a_mapping(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("- a\n- b\n")
+    with pytest.raises(PipelineError, match="must hold NAME: VALUE"):
+        load_params(path)
+    with pytest.raises(PipelineError, match="does not exist"):
+        load_params(tmp_path / "none.yaml")
+
+
+def test_shipped_params_match_the_notebook_defaults():
+    import ast
+    import json
+    from pathlib import Path
+
+    params = load_params()
+    for notebook in sorted(Path("notebooks").glob("*.ipynb")):
+        cells = json.loads(notebook.read_text())["cells"]
+        tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert len(tagged) == 1, notebook
+        for node in ast.parse("".join(tagged[0]["source"])).body:
+            name = node.targets[0].id
+            if name in params and name != "data_path":
+                assert ast.literal_eval(node.value) == params[name], (notebook.name, name)
