@@ -8,8 +8,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 ARGS ?=
+PORT ?= 3000
+MODEL_NAME := $(shell sed -n 's/^model_name: *\([^ #]*\).*/\1/p' params.yaml)
 
-.PHONY: help setup pipeline lab test lint
+.PHONY: help setup pipeline serve bento lab test lint bench
 
 help: ## list every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -26,6 +28,21 @@ setup: $(VENV)/.synced ## create .venv from uv.lock (installs uv with pip if mis
 
 pipeline: setup ## run the notebooks and export the model; ARGS="-p name=value ..."
 	$(BIN)/python scripts/pipeline.py $(ARGS)
+
+serve: setup ## serve the model on 127.0.0.1:3000 (PORT=...); runs the pipeline first if needed
+	@$(BIN)/bentoml models get $(MODEL_NAME):latest >/dev/null 2>&1 || $(MAKE) --no-print-directory pipeline
+	$(BIN)/bentoml serve service.service:ModelService --host 127.0.0.1 --port $(PORT)
+
+build/requirements.txt: uv.lock
+	@mkdir -p build
+	$(UV) export --frozen --no-default-groups --no-hashes --no-emit-project --quiet -o $@
+
+bento: setup build/requirements.txt ## build the bento: service code, model version, pinned serving deps
+	@$(BIN)/bentoml models get $(MODEL_NAME):latest >/dev/null 2>&1 || $(MAKE) --no-print-directory pipeline
+	$(BIN)/bentoml build --output tag
+
+bench: setup ## benchmark the service against a constant BentoML endpoint (needs wrk)
+	$(BIN)/python scripts/bench_service.py $(ARGS)
 
 lab: setup ## open the notebooks in JupyterLab
 	$(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR) notebooks/

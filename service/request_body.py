@@ -31,10 +31,13 @@ class Rejection:
         return {"error": self.error, "message": self.message, "failures": self.failures}
 
 
-def _rows_phrase(rows: list[int]) -> str:
+def _rows_phrase(rows: list[int], verb: str = "") -> str:
+    """Return "row 3" or "rows 0, 4 and 12 more", followed by `verb` in the right number."""
     shown = ", ".join(map(str, rows[:MAX_LISTED_ROWS]))
     more = f" and {len(rows) - MAX_LISTED_ROWS} more" if len(rows) > MAX_LISTED_ROWS else ""
-    return f"row{'s' if len(rows) > 1 else ''} {shown}{more}"
+    plural = len(rows) > 1
+    verb = {"is": "are", "was": "were"}.get(verb, verb) if plural else verb
+    return f"row{'s' if plural else ''} {shown}{more}" + (f" {verb}" if verb else "")
 
 
 def _failure(rule: str, column: str | None, rows: list[int], observed: list, message: str) -> dict:
@@ -100,7 +103,7 @@ class RecordParser:
             return Rejection(
                 400,
                 "invalid_body",
-                f"every record must be a JSON object; {_rows_phrase(not_objects)} are not",
+                f"every record must be a JSON object; {_rows_phrase(not_objects, 'is')} not",
             )
         failures = self.field_failures(records)
         columns = {}
@@ -115,7 +118,7 @@ class RecordParser:
                             name,
                             bad,
                             [values[i] for i in bad],
-                            f"{name} must be a number or null; {_rows_phrase(bad)} are not",
+                            f"{name} must be a number or null; {_rows_phrase(bad, 'is')} not",
                         )
                     )
                     continue
@@ -131,7 +134,7 @@ class RecordParser:
                             name,
                             bad,
                             [values[i] for i in bad],
-                            f"{name} must be a string or null; {_rows_phrase(bad)} are not",
+                            f"{name} must be a string or null; {_rows_phrase(bad, 'is')} not",
                         )
                     )
                     continue
@@ -227,7 +230,7 @@ def csv_frame(content: bytes, schema: FeatureSchema, max_rows: int) -> pd.DataFr
                 feature.name,
                 rows,
                 column.iloc[bad[:MAX_LISTED_ROWS]].tolist(),
-                f"{feature.name} must be a number or empty; {_rows_phrase(rows)} are not",
+                f"{feature.name} must be a number or empty; {_rows_phrase(rows, 'is')} not",
             )
         )
     if failures:

@@ -1,0 +1,234 @@
+"""Benchmark the model service against a constant BentoML endpoint, and print a table.
+
+    python scripts/bench_service.py [--model TAG] [--duration 10] [--soak 60]
+
+Starts, one after another and with the same worker settings: the service as shipped
+(compiled validation, ONNX), the same service on GX's engine and scikit-learn, and a
+BentoML endpoint that takes the same payload and returns a constant. Each is driven by wrk
+on loopback. Figures are printed, never asserted: this is a measurement, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import requests
+
+from scripts.bento_process import PROJECT_ROOT, BentoServer
+
+SERVERS = {
+    "service (compiled + ONNX)": ("service.service:ModelService", {}),
+    "service (GX + scikit-learn)": (
+        "service.service:ModelService",
+        {"VALIDATION_ENGINE": "gx", "PREDICTION_ENGINE": "sklearn"},
+    ),
+    "constant BentoML endpoint": ("scripts.bench_baseline:ConstantService", {}),
+}
+ROW_COUNTS = (1, 100, 10_000)
+
+
+def sample_records(tag: str, rows: int, seed: int = 0) -> list[dict]:
+    """Return `rows` records drawn from the model's training data, as a client would send them."""
+    from service.store import load_model_version
+
+    entry = load_model_version(tag)
+    schema = entry.schema
+    categorical = {f.name: "str" for f in schema.features if f.kind == "categorical"}
+    frame = __import__("pandas").read_csv(entry.lineage["data_path"], dtype=categorical)
+    sample = frame[schema.names].sample(rows, replace=True, random_state=seed)
+    return json.loads(sample.to_json(orient="records"))
+
+
+def wrk(url: str, body_file: Path, connections: int, seconds: int) -> dict:
+    """Return p50, p99 (ms) and requests/s from one wrk run."""
+    script = body_file.with_suffix(".lua")
+    script.write_text(
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f"local f = io.open({json.dumps(str(body_file))}, 'rb')\n"
+        "wrk.body = f:read('*a')\nf:close()\n"
+    )
+    done = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            str(min(connections, 2)),
+            "-c",
+            str(connections),
+            "-d",
+            f"{seconds}s",
+            "--latency",
+            "-s",
+            str(script),
+            url + "/predict",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return {
+        "p50_ms": _latency(done.stdout, "50%"),
+        "p99_ms": _latency(done.stdout, "99%"),
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", done.stdout).group(1)),
+        "non_2xx": int(m.group(1)) if (m := re.search(r"Non-2xx.*?:\s+(\d+)", done.stdout)) else 0,
+    }
+
+
+def _latency(output: str, percentile: str) -> float:
+    value, unit = re.search(rf"{re.escape(percentile)}\s+([\d.]+)(us|ms|s)", output).groups()
+    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+
+def worker_rss_mib(root_pid: int) -> float:
+    """Return the resident memory of the largest process under `root_pid` (the worker)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    pids, stack = [], [root_pid]
+    while stack:
+        pid = stack.pop()
+        pids.append(pid)
+        stack.extend(children.get(pid, []))
+    largest = 0
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        if match := re.search(r"VmRSS:\s+(\d+) kB", status):
+            largest = max(largest, int(match.group(1)))
+    return largest / 1024
+
+
+def server_side_ms(env: dict[str, str], tag: str) -> dict[int, float]:
+    """Return the median in-process time to parse, validate and predict each row count."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--inprocess", "--model", tag],
+        env={**os.environ, **env, "MODEL_TAG": tag},
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=PROJECT_ROOT,
+    )
+    return {int(k): v for k, v in json.loads(done.stdout.splitlines()[-1]).items()}
+
+
+def inprocess(tag: str) -> None:
+    """Print, as JSON, the median ms to parse, validate and predict 1, 100 and 10,000 rows."""
+    from service.service import PARSER, ModelService
+
+    service = ModelService()
+    timings = {}
+    for rows in ROW_COUNTS:
+        body = json.dumps({"records": sample_records(tag, rows)}).encode()
+        repeats = 200 if rows == 1 else 50 if rows == 100 else 10
+        samples = []
+        for _ in range(repeats + 2):
+            started = time.perf_counter()
+            answer = service._answer(PARSER.parse(body))
+            samples.append((time.perf_counter() - started) * 1e3)
+            assert isinstance(answer, tuple), answer
+        timings[rows] = statistics.median(samples[2:])
+    print(json.dumps(timings))
+
+
+def bench_one(label: str, target: str, env: dict, tag: str, body_file: Path, args) -> dict:
+    log = Path(tempfile.mkdtemp()) / "server.log"
+    server = BentoServer({**env, "MODEL_TAG": tag}, log, target=target)
+    started = time.perf_counter()
+    server.start()
+    row = {"start_s": time.perf_counter() - started}
+    try:
+        response = requests.post(
+            server.url + "/predict",
+            data=body_file.read_bytes(),
+            timeout=30,
+            headers={"Content-Type": "application/json"},
+        )
+        response.raise_for_status()
+        wrk(server.url, body_file, 8, 3)  # warm-up
+        row["rss_warm_mib"] = worker_rss_mib(server.process.pid)
+        row.update({f"c1_{k}": v for k, v in wrk(server.url, body_file, 1, args.duration).items()})
+        row.update({f"c8_{k}": v for k, v in wrk(server.url, body_file, 8, args.duration).items()})
+        if args.soak:
+            row["soak"] = wrk(server.url, body_file, 8, args.soak)
+        row["rss_after_soak_mib"] = worker_rss_mib(server.process.pid)
+    finally:
+        server.stop()
+    if target.startswith("service."):
+        row["server_side_ms"] = server_side_ms(env, tag)
+    print(f"  {label}: done", file=sys.stderr)
+    return row
+
+
+def table(results: dict[str, dict], args) -> str:
+    base = results["constant BentoML endpoint"]
+    lines = [
+        f"| server | p50 ms, 1 conn | p99 ms, 1 conn | req/s, 8 conn | start to ready s | "
+        f"RSS warm MiB | RSS after {args.soak} s MiB | 1 / 100 / 10,000 rows, ms in-process |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for label, r in results.items():
+        side = r.get("server_side_ms")
+        rows = " / ".join(f"{side[n]:.2f}" for n in ROW_COUNTS) if side else "n/a"
+        lines.append(
+            f"| {label} | {r['c1_p50_ms']:.2f} ({r['c1_p50_ms'] / base['c1_p50_ms']:.2f}x) "
+            f"| {r['c1_p99_ms']:.2f} | {r['c8_rps']:.0f} ({r['c8_rps'] / base['c8_rps']:.2f}x) "
+            f"| {r['start_s']:.2f} ({r['start_s'] / base['start_s']:.2f}x) "
+            f"| {r['rss_warm_mib']:.0f} | {r['rss_after_soak_mib']:.0f} "
+            f"({(r['rss_after_soak_mib'] / r['rss_warm_mib'] - 1) * 100:+.1f}%) | {rows} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="model tag (default: <model_name>:latest from params.yaml)")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--soak", type=int, default=60, help="seconds of load for the RSS figure")
+    parser.add_argument("--inprocess", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    from service.settings import default_model_name
+
+    tag = args.model or f"{default_model_name()}:latest"
+    if args.inprocess:
+        inprocess(tag)
+        return 0
+    if shutil.which("wrk") is None:
+        print("wrk is not installed: apt-get install wrk", file=sys.stderr)
+        return 2
+    from service.store import find_model
+
+    tag = str(find_model(tag).tag)
+    body_file = Path(tempfile.mkdtemp()) / "one_row.json"
+    body_file.write_text(json.dumps({"records": sample_records(tag, 1)}))
+    results = {
+        label: bench_one(label, target, env, tag, body_file, args)
+        for label, (target, env) in SERVERS.items()
+    }
+    print(f"model {tag}, one worker each, wrk on 127.0.0.1, {args.duration} s per figure\n")
+    print(table(results, args))
+    non_2xx = {label: r["c1_non_2xx"] + r["c8_non_2xx"] for label, r in results.items()}
+    if any(non_2xx.values()):
+        print(f"\nWARNING: non-2xx answers during load: {non_2xx}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

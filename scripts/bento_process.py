@@ -1,0 +1,101 @@
+"""A `bentoml serve` process on a free loopback port, for the tests and the benchmark."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+BENTOML = str(Path(sys.executable).parent / "bentoml")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class BentoServer:
+    """Starts the service with the given environment; `url` is set once /readyz answers 200."""
+
+    def __init__(
+        self, env: dict[str, str], log_path: Path, target: str = "service.service:ModelService"
+    ):
+        self.env = {**os.environ, **env}
+        self.log_path = log_path
+        self.target = target
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 90) -> BentoServer:
+        log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            [BENTOML, "serve", self.target, "--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=PROJECT_ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"bentoml serve exited with {self.process.returncode}:\n{self.log()}"
+                )
+            try:
+                if requests.get(f"{self.url}/readyz", timeout=5).status_code == 200:
+                    return self
+            except (requests.ConnectionError, requests.Timeout):
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"bentoml serve was not ready in {timeout} s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        # The server forks workers into its own session; stop the whole group we started.
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def __enter__(self) -> BentoServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def run_to_exit(env: dict[str, str], timeout: float = 90) -> subprocess.CompletedProcess:
+    """Return a `bentoml serve` that is expected to refuse to start, once it has exited."""
+    return subprocess.run(
+        [
+            BENTOML,
+            "serve",
+            "service.service:ModelService",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(free_port()),
+        ],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
