@@ -11,7 +11,7 @@ ARGS ?=
 PORT ?= 3000
 MODEL_NAME := $(shell sed -n 's/^model_name: *\([^ #]*\).*/\1/p' params.yaml)
 
-.PHONY: help setup pipeline serve bento lab test lint bench
+.PHONY: help setup pipeline serve bento containerize lab test lint bench
 
 help: ## list every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -40,6 +40,9 @@ build/requirements.txt: uv.lock
 bento: setup build/requirements.txt ## build the bento: service code, model version, pinned serving deps
 	@$(BIN)/bentoml models get $(MODEL_NAME):latest >/dev/null 2>&1 || $(MAKE) --no-print-directory pipeline
 	$(BIN)/bentoml build --output tag
+
+containerize: bento ## build the image <model_name>:<version> (Docker, else buildah); TRACK=blue|green
+	$(BIN)/python scripts/containerize.py $(if $(TRACK),--track $(TRACK))
 
 bench: setup ## benchmark the service against a constant BentoML endpoint (needs wrk)
 	$(BIN)/python scripts/bench_service.py $(ARGS)

@@ -27,7 +27,7 @@ if __package__ in (None, ""):
 
 import requests
 
-from scripts.bento_process import PROJECT_ROOT, BentoServer
+from scripts.bento_process import PROJECT_ROOT, BentoServer, descendants
 
 SERVERS = {
     "service (compiled + ONNX)": ("service.service:ModelService", {}),
@@ -93,20 +93,8 @@ def _latency(output: str, percentile: str) -> float:
 
 def worker_rss_mib(root_pid: int) -> float:
     """Return the resident memory of the largest process under `root_pid` (the worker)."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    pids, stack = [], [root_pid]
-    while stack:
-        pid = stack.pop()
-        pids.append(pid)
-        stack.extend(children.get(pid, []))
     largest = 0
-    for pid in pids:
+    for pid in descendants(root_pid):
         try:
             status = Path(f"/proc/{pid}/status").read_text()
         except OSError:

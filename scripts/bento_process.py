@@ -16,6 +16,23 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BENTOML = str(Path(sys.executable).parent / "bentoml")
 
 
+def descendants(root_pid: int) -> list[int]:
+    """Return `root_pid` and every process below it, read from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, stack = [], [root_pid]
+    while stack:
+        pid = stack.pop()
+        found.append(pid)
+        stack.extend(children.get(pid, []))
+    return found
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -36,15 +53,23 @@ class BentoServer:
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 90) -> BentoServer:
-        log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(
-            [BENTOML, "serve", self.target, "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=PROJECT_ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [BENTOML, "serve", self.target, "--host", "127.0.0.1", "--port", str(self.port)],
+                cwd=PROJECT_ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -53,11 +78,10 @@ class BentoServer:
                 )
             try:
                 if requests.get(f"{self.url}/readyz", timeout=5).status_code == 200:
-                    return self
+                    return
             except (requests.ConnectionError, requests.Timeout):
                 pass
             time.sleep(0.2)
-        self.stop()
         raise RuntimeError(f"bentoml serve was not ready in {timeout} s:\n{self.log()}")
 
     def log(self) -> str:

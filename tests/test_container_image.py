@@ -1,0 +1,159 @@
+"""The image `make containerize` builds serves: /readyz, a good and a bad request.
+
+Runs where a Docker engine answers or buildah is installed (as root, where the base image can
+be made without a registry); skipped elsewhere with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from scripts.bento_process import descendants, free_port
+from scripts.containerize import backend, containerize
+from service.errors import PipelineError
+
+pytestmark = pytest.mark.integration
+BIN = Path(sys.executable).parent
+ENTRYPOINT = "/home/bentoml/bento/env/docker/entrypoint.sh"
+
+
+def _backend() -> str:
+    try:
+        chosen = backend()
+    except PipelineError as error:
+        pytest.skip(str(error))
+    if chosen == "buildah":
+        if os.geteuid() != 0:
+            pytest.skip("buildah without a Docker engine needs root here (chroot isolation)")
+        from support.base_image import ensure_base_image
+
+        ensure_base_image()
+    return chosen
+
+
+class RunningImage:
+    """The image's server on a loopback port, stopped and removed however the test ends."""
+
+    def __init__(self, chosen: str, image: str, port: int):
+        self.chosen, self.image, self.port = chosen, image, port
+        self.url = f"http://127.0.0.1:{port}"
+        self.container = self.process = None
+
+    def start(self) -> None:
+        if self.chosen == "docker":
+            self.container = subprocess.run(
+                ["docker", "run", "-d", "-p", f"127.0.0.1:{self.port}:3000", self.image],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            return
+        self.container = subprocess.run(
+            ["buildah", "from", self.image], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        self.process = subprocess.Popen(
+            [
+                "buildah",
+                "run",
+                "--isolation",
+                "chroot",
+                self.container,
+                "--",
+                ENTRYPOINT,
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def stop(self) -> None:
+        if self.chosen == "docker":
+            if self.container:
+                subprocess.run(["docker", "rm", "-f", self.container], capture_output=True)
+            return
+        if self.process is not None and self.process.poll() is None:
+            # SIGTERM to `bentoml serve` inside lets it stop its workers; buildah run follows.
+            for pid in descendants(self.process.pid):
+                try:
+                    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+                except OSError:
+                    continue
+                if b"bentoml" in cmdline and b"serve" in cmdline:
+                    os.kill(pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        if self.container:
+            subprocess.run(["buildah", "rm", self.container], capture_output=True)
+
+    def wait_ready(self, timeout: float = 120) -> float:
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            if self.process is not None and self.process.poll() is not None:
+                raise AssertionError(f"the image's server exited:\n{self.process.stdout.read()}")
+            try:
+                if requests.get(self.url + "/readyz", timeout=5).status_code == 200:
+                    return time.monotonic() - started
+            except (requests.ConnectionError, requests.Timeout):
+                pass
+            time.sleep(0.3)
+        raise AssertionError(f"/readyz was not 200 within {timeout} s")
+
+
+def test_image_serves_good_and_bad_requests(iris_run):
+    chosen = _backend()
+    env = {**os.environ, "MODEL_TAG": iris_run.tag}
+    subprocess.run(["make", "build/requirements.txt"], check=True, capture_output=True)
+    built = subprocess.run(
+        [BIN / "bentoml", "build", "--output", "tag"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    bento = built.stdout.strip().rsplit("__tag__:", 1)[-1]
+    image, seconds = containerize(bento)
+    assert image == iris_run.tag
+    print(f"containerize with {chosen}: {seconds:.1f} s")
+
+    running = RunningImage(chosen, image, free_port())
+    try:
+        running.start()
+        print(f"container start to /readyz: {running.wait_ready():.1f} s")
+        record = {
+            "sepal_length_cm": 5.1,
+            "sepal_width_cm": 3.5,
+            "petal_length_cm": 1.4,
+            "petal_width_cm": 0.2,
+        }
+        good = requests.post(running.url + "/predict", json={"records": [record]}, timeout=30)
+        assert good.status_code == 200, good.text
+        assert good.json()["model"] == iris_run.tag
+        assert good.json()["predictions"] == ["setosa"]
+        bad = requests.post(
+            running.url + "/predict",
+            json={"records": [{**record, "sepal_length_cm": 99}]},
+            timeout=30,
+        )
+        assert bad.status_code == 400
+        assert bad.json()["failures"][0]["column"] == "sepal_length_cm"
+    finally:
+        running.stop()
+        # The base image and the layer cache stay; the 1.5 GB image of this test's model goes.
+        remove = ["docker", "rmi", image] if chosen == "docker" else ["buildah", "rmi", image]
+        subprocess.run(remove, capture_output=True)

@@ -1,0 +1,170 @@
+"""The Kubernetes manifests render with kustomize, validate offline and keep their promises.
+
+Rendering needs `kubectl` (its built-in kustomize); without it these tests skip and say why.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from scripts.set_image import set_image
+from service.errors import PipelineError
+
+K8S = Path(__file__).resolve().parent.parent / "deploy" / "k8s"
+TRACKS = ("blue", "green")
+KUSTOMIZATIONS = ("base", "overlays/blue", "overlays/green", "live")
+# The oldest Kubernetes the manifests are meant for; kubernetes-validate ships its schemas.
+KUBERNETES_VERSION = "1.33"
+KUBECTL = shutil.which("kubectl")
+VALIDATE = Path(sys.executable).with_name("kubernetes-validate")
+BENTOML_UID = 1034  # the user BentoML's Dockerfile creates
+
+pytestmark = pytest.mark.skipif(
+    KUBECTL is None, reason="kubectl is not installed, so kustomize cannot render the manifests"
+)
+
+
+def render(kustomization: Path) -> list[dict]:
+    done = subprocess.run(
+        [KUBECTL, "kustomize", str(kustomization)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, f"kubectl kustomize {kustomization} failed:\n{done.stderr}"
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+
+
+def one(objects: list[dict], kind: str) -> dict:
+    found = [o for o in objects if o["kind"] == kind]
+    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def tracks() -> dict[str, list[dict]]:
+    return {track: render(K8S / "overlays" / track) for track in TRACKS}
+
+
+def test_every_kustomization_is_checked():
+    found = {str(p.parent.relative_to(K8S)) for p in K8S.rglob("kustomization.yaml")}
+    assert found == set(KUSTOMIZATIONS)
+
+
+def test_every_kustomization_validates_against_the_kubernetes_schemas(tmp_path):
+    # One kubernetes-validate run for all: each run spends about 2 s starting up.
+    manifests = []
+    for name in KUSTOMIZATIONS:
+        manifests.append(tmp_path / f"{name.replace('/', '-')}.yaml")
+        manifests[-1].write_text(yaml.safe_dump_all(render(K8S / name)))
+    done = subprocess.run(
+        [str(VALIDATE), "--strict", "-k", KUBERNETES_VERSION, *map(str, manifests)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    # It exits 0 with only a WARN line for an apiVersion it has no schema for.
+    problems = [line for line in output.splitlines() if line.startswith(("WARN", "ERROR"))]
+    assert done.returncode == 0 and not problems, output
+    assert output.count(" passed for resource ") == 1 + 4 * 3, output
+
+
+@pytest.mark.parametrize("track", TRACKS)
+def test_pods_run_as_bentoml_on_a_read_only_root(tracks, track):
+    pod = one(tracks[track], "Deployment")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == BENTOML_UID
+    (container,) = pod["containers"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    # What BentoML writes at run time must land on a volume.
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert {"/tmp", env["BENTOML_HOME"]} <= mounts
+
+
+@pytest.mark.parametrize("track", TRACKS)
+def test_probes_use_bentoml_health_endpoints_on_port_3000(tracks, track):
+    (container,) = one(tracks[track], "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert container["ports"] == [{"name": "http", "containerPort": 3000}]
+    paths = {
+        probe: container[probe]["httpGet"]["path"]
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe")
+    }
+    assert paths == {
+        "startupProbe": "/readyz",
+        "readinessProbe": "/readyz",
+        "livenessProbe": "/livez",
+    }
+    assert all(container[p]["httpGet"]["port"] == "http" for p in paths)
+
+
+@pytest.mark.parametrize("track", TRACKS)
+def test_pods_have_limits_graceful_stop_and_metrics_scraping(tracks, track):
+    template = one(tracks[track], "Deployment")["spec"]["template"]
+    (container,) = template["spec"]["containers"]
+    for bound in ("requests", "limits"):
+        assert set(container["resources"][bound]) == {"cpu", "memory"}
+    sleep = int(container["lifecycle"]["preStop"]["exec"]["command"][-1])
+    assert template["spec"]["terminationGracePeriodSeconds"] > sleep > 0
+    assert template["metadata"]["annotations"] == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": "3000",
+        "prometheus.io/path": "/metrics",
+    }
+
+
+@pytest.mark.parametrize("track", TRACKS)
+def test_every_object_of_a_track_is_named_and_selects_by_its_track(tracks, track):
+    objects = tracks[track]
+    assert {o["kind"] for o in objects} == {
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+    }
+    assert all(o["metadata"]["name"] == f"model-service-{track}" for o in objects)
+    deployment = one(objects, "Deployment")
+    assert deployment["spec"]["selector"]["matchLabels"]["track"] == track
+    assert deployment["spec"]["template"]["metadata"]["labels"]["track"] == track
+    assert one(objects, "Service")["spec"]["selector"]["track"] == track
+    assert one(objects, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"]["track"] == track
+    target = one(objects, "HorizontalPodAutoscaler")["spec"]["scaleTargetRef"]
+    assert (target["kind"], target["name"]) == ("Deployment", deployment["metadata"]["name"])
+    assert "replicas" not in deployment["spec"], "the autoscaler owns the replica count"
+
+
+def test_live_service_selects_exactly_one_track(tracks):
+    live = one(render(K8S / "live"), "Service")
+    assert live["metadata"]["name"] == "model-service"
+    selector = live["spec"]["selector"]
+    assert selector["track"] in TRACKS
+    for track in TRACKS:
+        labels = one(tracks[track], "Deployment")["spec"]["template"]["metadata"]["labels"]
+        selected = selector.items() <= labels.items()
+        assert selected == (track == selector["track"])
+
+
+def test_set_image_writes_the_build_image_into_the_rendered_deployment(tmp_path):
+    tree = tmp_path / "k8s"
+    shutil.copytree(K8S, tree)
+    overlay = tree / "overlays" / "green"
+    set_image(overlay, "registry.example.com/iris", tag="old")
+    set_image(overlay, "registry.example.com/iris", tag="20250101-abc123")
+    (container,) = one(render(overlay), "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "registry.example.com/iris:20250101-abc123"
+    text = (overlay / "kustomization.yaml").read_text()
+    assert text.startswith("# The green track.") and text.count("- name: model-service") == 1
+    blue = one(render(tree / "overlays" / "blue"), "Deployment")
+    assert blue["spec"]["template"]["spec"]["containers"][0]["image"] == "model-service:unset"
+
+
+def test_set_image_rejects_a_name_that_already_has_a_tag(tmp_path):
+    shutil.copytree(K8S, tmp_path / "k8s")
+    with pytest.raises(PipelineError, match="--name 'iris:1' holds a tag"):
+        set_image(tmp_path / "k8s" / "overlays" / "blue", "iris:1", tag="2")
