@@ -7,15 +7,17 @@ one vocabulary whether the body or a value was wrong.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from service.schema import FeatureSchema
 
 MAX_LISTED_ROWS = 20
+NUMBER_TYPES = {int, float, type(None)}  # bool is a subclass of int, but not its type
+TEXT_TYPES = {str, type(None)}
 
 
 @dataclass
@@ -68,8 +70,8 @@ class RecordParser:
     def parse(self, body: bytes) -> pd.DataFrame | Rejection:
         """Return the records as a frame in schema order, or the Rejection that explains why not."""
         try:
-            document = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError as error:
             return Rejection(400, "malformed_json", f"the body is not valid JSON: {error}")
         if not isinstance(document, dict):
             return Rejection(
@@ -109,36 +111,29 @@ class RecordParser:
         columns = {}
         for name in self.names:
             values = [record.get(name) for record in records]
+            # One pass over the value types decides the common case without a Python loop.
+            types = set(map(type, values))
             if name in self.numeric:
+                if types <= NUMBER_TYPES:
+                    columns[name] = np.array(values, dtype=np.float64)  # None becomes NaN
+                    continue
                 bad = [i for i, v in enumerate(values) if v is not None and not _is_number(v)]
-                if bad:
-                    failures.append(
-                        _failure(
-                            "expect_column_values_to_be_in_type_list",
-                            name,
-                            bad,
-                            [values[i] for i in bad],
-                            f"{name} must be a number or null; {_rows_phrase(bad, 'is')} not",
-                        )
-                    )
-                    continue
-                columns[name] = np.array(
-                    [np.nan if v is None else v for v in values], dtype=np.float64
-                )
+                kind = "a number"
             else:
-                bad = [i for i, v in enumerate(values) if v is not None and not isinstance(v, str)]
-                if bad:
-                    failures.append(
-                        _failure(
-                            "expect_column_values_to_be_in_type_list",
-                            name,
-                            bad,
-                            [values[i] for i in bad],
-                            f"{name} must be a string or null; {_rows_phrase(bad, 'is')} not",
-                        )
-                    )
+                if types <= TEXT_TYPES:
+                    columns[name] = pd.array(values, dtype="str")
                     continue
-                columns[name] = pd.array(values, dtype="str")
+                bad = [i for i, v in enumerate(values) if v is not None and not isinstance(v, str)]
+                kind = "a string"
+            failures.append(
+                _failure(
+                    "expect_column_values_to_be_in_type_list",
+                    name,
+                    bad,
+                    [values[i] for i in bad[:MAX_LISTED_ROWS]],
+                    f"{name} must be {kind} or null; {_rows_phrase(bad, 'is')} not",
+                )
+            )
         if failures:
             return Rejection(
                 400,
