@@ -8,6 +8,9 @@ from typing import Any
 
 import bentoml
 
+# The same fix the model service runs with, so the two differ only in what the endpoint does.
+import service.bentoml_fixes  # noqa: F401
+
 CONSTANT = {"model": "constant", "predictions": ["setosa"], "probabilities": [{"setosa": 1.0}]}
 
 

@@ -12,6 +12,7 @@ import bentoml
 from bentoml.validators import ContentType
 from starlette.responses import JSONResponse, Response
 
+import service.bentoml_fixes  # noqa: F401  (before serving: keeps worker memory flat)
 from service.api_models import predict_input_spec, predict_output_spec
 from service.errors import PipelineError
 from service.predictor import OnnxPredictor, PipelinePredictor

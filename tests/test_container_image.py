@@ -39,6 +39,13 @@ def _backend() -> str:
     return chosen
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 class RunningImage:
     """The image's server on a loopback port, stopped and removed however the test ends."""
 
@@ -86,18 +93,19 @@ class RunningImage:
             return
         if self.process is not None and self.process.poll() is None:
             # SIGTERM to `bentoml serve` inside lets it stop its workers; buildah run follows.
-            for pid in descendants(self.process.pid):
-                try:
-                    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-                except OSError:
-                    continue
-                if b"bentoml" in cmdline and b"serve" in cmdline:
+            tree = descendants(self.process.pid)
+            for pid in tree:
+                if b"bentoml\0serve" in _cmdline(pid):
                     os.kill(pid, signal.SIGTERM)
             try:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+            # A worker the server did not take down would outlive the test: end it too.
+            for pid in tree:
+                if b"bentoml" in _cmdline(pid):
+                    os.kill(pid, signal.SIGKILL)
         if self.container:
             subprocess.run(["buildah", "rm", self.container], capture_output=True)
 
