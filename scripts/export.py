@@ -13,6 +13,7 @@ from scripts.onnx_export import export_onnx
 from scripts.rundir import RunDir
 from scripts.training import load_pipeline, read_features, read_schema
 from service.store import ONNX_FILE, SKOPS_FILE, save_model_version
+from service.validation import parity_report
 
 
 def stage_model(run: RunDir, params: dict, repo: Path, run_id: str) -> tuple[dict, dict]:
@@ -44,8 +45,11 @@ def stage_model(run: RunDir, params: dict, repo: Path, run_id: str) -> tuple[dic
     (staging / "params.json").write_text(json.dumps(params, indent=2))
     (staging / "lineage.json").write_text(json.dumps(record, indent=2))
 
+    suite = json.loads(run.suite.read_text())
+    parity = parity_report(read_features(run.train_features, schema), suite)
     metrics = json.loads(run.metrics.read_text())
     metadata = {
+        "validation_parity": {**parity, "mismatches": parity["mismatches"][:20]},
         "serving_format": serving_format,
         "onnx": onnx["report"],
         "skops_trusted": skops.io.get_untrusted_types(file=run.pipeline),

@@ -35,6 +35,7 @@ def load_table(path: str | Path, target: str) -> pd.DataFrame:
         )
     if len(frame.columns) < 2:
         raise PipelineError(f"data file {path} has only the target column; it needs features")
+    frame = _text_for_non_numeric(frame, target)
     labels = frame[target].dropna()
     if len(labels) < len(frame):
         raise PipelineError(
@@ -46,6 +47,23 @@ def load_table(path: str | Path, target: str) -> pd.DataFrame:
             f"target column {target!r} in {path.name} has one class "
             f"({labels.iloc[0]!r}); a classifier needs at least two"
         )
+    return frame
+
+
+def _text_for_non_numeric(frame: pd.DataFrame, target: str) -> pd.DataFrame:
+    """Return `frame` with every non-numeric feature as text, booleans included.
+
+    A request sends a categorical value as a JSON string; training on "True" rather than
+    True keeps the suite, the schema and the request model in one vocabulary.
+    """
+    for name in frame.columns:
+        column = frame[name]
+        if name == target or pd.api.types.is_string_dtype(column):
+            continue
+        if pd.api.types.is_bool_dtype(column) or not pd.api.types.is_numeric_dtype(column):
+            frame[name] = (
+                column.astype(object).where(column.isna(), column.astype(str)).astype("str")
+            )
     return frame
 
 

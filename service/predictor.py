@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -11,11 +12,14 @@ import pandas as pd
 from service.data import MISSING_CATEGORY, model_inputs
 from service.schema import FeatureSchema
 
+# A DataFrame, or the {feature: array} mapping the service parses requests into.
+Batch = pd.DataFrame | Mapping[str, Any]
+
 
 class Predictor(Protocol):
     classes: list
 
-    def predict(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, frame: Batch) -> tuple[np.ndarray, np.ndarray]:
         """Return the labels and the class probabilities (columns in `classes` order)."""
         ...
 
@@ -39,7 +43,7 @@ class OnnxPredictor:
         self.numeric = [f.name for f in schema.features if f.kind == "numeric"]
         self.categorical = [f.name for f in schema.features if f.kind == "categorical"]
 
-    def inputs(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    def inputs(self, frame: Batch) -> dict[str, np.ndarray]:
         """Return the ONNX feed straight from the columns, shaped as `model_inputs` would.
 
         Going through `model_inputs` builds a second DataFrame, which costs more than the
@@ -47,14 +51,13 @@ class OnnxPredictor:
         """
         feed = {}
         for name in self.numeric:
-            column = frame[name].to_numpy(dtype=np.float32, na_value=np.nan)
-            feed[name] = column.reshape(-1, 1)
+            feed[name] = np.asarray(frame[name], dtype=np.float32).reshape(-1, 1)
         for name in self.categorical:
             column = frame[name].to_numpy(dtype=object, na_value=MISSING_CATEGORY)
             feed[name] = column.reshape(-1, 1)
         return feed
 
-    def predict(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, frame: Batch) -> tuple[np.ndarray, np.ndarray]:
         labels, probabilities = self.session.run(None, self.inputs(frame))
         return labels, probabilities
 
@@ -67,7 +70,9 @@ class PipelinePredictor:
         self.schema = schema
         self.classes = list(pipeline.classes_)
 
-    def predict(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, frame: Batch) -> tuple[np.ndarray, np.ndarray]:
+        if not isinstance(frame, pd.DataFrame):
+            frame = pd.DataFrame(dict(frame))
         shaped = model_inputs(frame, self.schema)
         probabilities = self.pipeline.predict_proba(shaped)
         labels = self.pipeline.classes_[probabilities.argmax(axis=1)]

@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import orjson
 import pandas as pd
+from pandas.api.extensions import ExtensionArray
 
 from service.schema import FeatureSchema
 
 MAX_LISTED_ROWS = 20
+ArrayLike = np.ndarray | ExtensionArray
 NUMBER_TYPES = {int, float, type(None)}  # bool is a subclass of int, but not its type
 TEXT_TYPES = {str, type(None)}
 
@@ -67,8 +69,12 @@ class RecordParser:
         self.known = set(self.names)
         self.numeric = {f.name for f in schema.features if f.kind == "numeric"}
 
-    def parse(self, body: bytes) -> pd.DataFrame | Rejection:
-        """Return the records as a frame in schema order, or the Rejection that explains why not."""
+    def parse(self, body: bytes) -> dict[str, ArrayLike] | Rejection:
+        """Return {feature: array} in schema order, or the Rejection that explains why not.
+
+        A mapping, not a DataFrame: building one costs more than validating and predicting
+        a small batch. Both the compiled suite and the predictors take either.
+        """
         try:
             document = orjson.loads(body)
         except orjson.JSONDecodeError as error:
@@ -99,7 +105,7 @@ class RecordParser:
             )
         return self.columns(records)
 
-    def columns(self, records: list) -> pd.DataFrame | Rejection:
+    def columns(self, records: list) -> dict[str, ArrayLike] | Rejection:
         not_objects = [i for i, record in enumerate(records) if not isinstance(record, dict)]
         if not_objects:
             return Rejection(
@@ -141,7 +147,7 @@ class RecordParser:
                 f"{len(failures)} rule(s) failed; see failures",
                 failures,
             )
-        return pd.DataFrame(columns, copy=False)
+        return columns
 
     def field_failures(self, records: list[dict]) -> list[dict]:
         """Return a failure per unknown field and per missing field, with the rows concerned."""

@@ -52,3 +52,13 @@ def test_model_inputs_orders_columns_and_fills_missing_categories():
     assert list(shaped.columns) == ["n", "c"]
     assert shaped["c"].tolist() == [MISSING_CATEGORY, "x"]
     assert shaped["n"].dtype == np.float64 and np.isnan(shaped["n"].iloc[1])
+
+
+def test_boolean_features_are_read_as_text_categories(tmp_path):
+    path = tmp_path / "b.csv"
+    path.write_text("flag,mixed,y\nTrue,1,a\nFalse,,b\nTrue,x,a\n")
+    frame = load_table(path, "y")
+    assert frame["flag"].tolist() == ["True", "False", "True"]
+    assert frame["mixed"].iloc[0] == "1" and pd.isna(frame["mixed"].iloc[1])
+    schema = infer_schema(frame.drop(columns="y"), frame["y"])
+    assert schema.feature("flag").categories == ["False", "True"]

@@ -55,6 +55,10 @@ def test_iris_run_exports_one_version_with_every_item(iris_run):
     assert "scikit-learn" in entry.lineage["libraries"]
     assert entry.metadata["serving_format"] == "onnx"
     assert entry.metadata["onnx"]["parity"]["labels_differing"] == 0
+    assert entry.metadata["onnx"]["parity"]["max_probability_difference"] <= 1e-5
+    validation = entry.metadata["validation_parity"]
+    assert validation["agree"] and validation["checked_frames"] >= 6
+    assert validation["expectations_compared"] >= 6 * len(entry.suite["expectations"])
 
 
 def test_stored_pipeline_predicts_the_notebook_labels(iris_run):

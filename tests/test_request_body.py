@@ -26,11 +26,17 @@ def _parse(body, max_rows: int = 10):
     return RecordParser(SCHEMA, max_rows).parse(raw)
 
 
-def test_good_records_become_a_frame_in_schema_order():
-    frame = _parse({"records": [{"plan": "basic", "city": "east", "age": 1.5}, GOOD]})
-    assert list(frame.columns) == ["age", "city", "plan"]
-    assert frame["age"].tolist() == [1.5, 30.0]
-    assert frame["city"].isna().tolist() == [False, True]
+def test_good_records_become_columns_in_schema_order():
+    columns = _parse({"records": [{"plan": "basic", "city": "east", "age": 1.5}, GOOD]})
+    assert list(columns) == ["age", "city", "plan"]
+    assert columns["age"].dtype == np.float64 and columns["age"].tolist() == [1.5, 30.0]
+    assert pd.isna(columns["city"]).tolist() == [False, True]
+    assert str(columns["plan"].dtype) == "str"
+
+
+def test_integer_and_null_numbers_are_floats_and_nan():
+    columns = _parse({"records": [{**GOOD, "age": 3}, {**GOOD, "age": None}]})
+    assert columns["age"][0] == 3.0 and np.isnan(columns["age"][1])
 
 
 @pytest.mark.parametrize(
@@ -107,5 +113,5 @@ def test_input_spec_documents_records_and_parses_with_the_parser():
             return json.dumps({"records": [GOOD]}).encode()
 
     parsed = asyncio.run(spec.from_http_request(FakeRequest(), None))
-    assert list(parsed.records.columns) == ["age", "city", "plan"]
+    assert list(parsed.records) == ["age", "city", "plan"]
     assert "records" in spec.model_json_schema()["properties"]
