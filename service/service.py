@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import logging
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import bentoml
@@ -14,10 +13,10 @@ from bentoml.validators import ContentType
 from starlette.responses import Response
 
 import service.bentoml_fixes  # noqa: F401  (before serving: keeps worker memory flat)
-from service.api_models import predict_input_spec, predict_output_spec
+from service.api_models import csv_input_spec, predict_input_spec, predict_output_spec
 from service.errors import PipelineError
 from service.predictor import OnnxPredictor, PipelinePredictor
-from service.request_body import RecordParser, Rejection, csv_frame
+from service.request_body import RecordParser, Rejection
 from service.settings import Settings
 from service.store import load_model_version
 
@@ -119,12 +118,15 @@ class ModelService:
             }
         )
 
-    @bentoml.api(route="/predict_csv")
-    async def predict_csv(
-        self, file: Annotated[Path, ContentType("text/csv")]
-    ) -> Annotated[str, ContentType("text/csv")]:
-        """Predict a CSV of records: the input columns plus the prediction and each probability."""
-        frame = csv_frame(Path(file).read_bytes(), ENTRY.schema, SETTINGS.max_batch_rows)
+    @bentoml.api(
+        route="/predict_csv", input_spec=csv_input_spec(ENTRY.schema, SETTINGS.max_batch_rows)
+    )
+    async def predict_csv(self, file) -> Annotated[str, ContentType("text/csv")]:
+        """Predict a CSV of records: the input columns plus the prediction and each probability.
+
+        Send it as a multipart field `file`, or as the body with Content-Type: text/csv.
+        """
+        frame = file
         if isinstance(frame, Rejection):
             return reject(frame, "/predict_csv")
         answer = self._answer(frame[ENTRY.schema.names])

@@ -261,3 +261,32 @@ def test_missing_model_stops_start_up_with_one_line(tmp_path):
     output = done.stderr + done.stdout
     assert "no model 'nothing:latest'" in output and "make pipeline" in output
     assert "Traceback" not in output
+
+
+def test_csv_as_plain_body_and_bad_uploads_get_the_same_error_shape(served):
+    buffer = io.StringIO()
+    served.features.head(3).to_csv(buffer, index=False)
+    plain = requests.post(
+        served.url + "/predict_csv",
+        data=buffer.getvalue(),
+        headers={"Content-Type": "text/csv"},
+        timeout=30,
+    )
+    assert plain.status_code == 200 and len(pd.read_csv(io.StringIO(plain.text))) == 3
+    no_file = requests.post(
+        served.url + "/predict_csv", files={"upload": ("b.csv", buffer.getvalue())}, timeout=30
+    )
+    assert no_file.status_code == 400 and no_file.json()["error"] == "invalid_body"
+    column = _numeric(served)
+    broken = served.features.head(2).astype(object)
+    broken.loc[broken.index[1], column] = "tall"
+    bad = requests.post(
+        served.url + "/predict_csv",
+        files={"file": ("b.csv", broken.to_csv(index=False))},
+        timeout=30,
+    )
+    _assert_failure(
+        bad, 400, "validation_failed", column, "expect_column_values_to_be_in_type_list"
+    )
+    assert bad.json()["failures"][0]["rows"] == [1]
+    assert "Traceback" not in served.server.log()
