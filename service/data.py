@@ -35,6 +35,12 @@ def load_table(path: str | Path, target: str) -> pd.DataFrame:
         )
     if len(frame.columns) < 2:
         raise PipelineError(f"data file {path} has only the target column; it needs features")
+    empty = [str(name) for name in frame.columns if name != target and frame[name].isna().all()]
+    if empty:
+        raise PipelineError(
+            f"column(s) {', '.join(map(repr, empty))} in {path.name} are empty in every row, so "
+            "nothing can be learned or checked from them; drop them from the CSV"
+        )
     frame = _text_for_non_numeric(frame, target)
     labels = frame[target].dropna()
     if len(labels) < len(frame):

@@ -40,8 +40,14 @@ class OnnxPredictor:
         )
         self.schema = schema
         self.classes = list(schema.classes)
-        self.numeric = [f.name for f in schema.features if f.kind == "numeric"]
-        self.categorical = [f.name for f in schema.features if f.kind == "categorical"]
+        # skl2onnx renames inputs it finds unsafe ("sepal length (cm)" becomes
+        # "sepal_length__cm_") but keeps their order, which is the schema's.
+        graph_names = [graph_input.name for graph_input in self.session.get_inputs()]
+        renamed = dict(zip(schema.names, graph_names, strict=True))
+        self.numeric = [(f.name, renamed[f.name]) for f in schema.features if f.kind == "numeric"]
+        self.categorical = [
+            (f.name, renamed[f.name]) for f in schema.features if f.kind == "categorical"
+        ]
 
     def inputs(self, frame: Batch) -> dict[str, np.ndarray]:
         """Return the ONNX feed straight from the columns, shaped as `model_inputs` would.
@@ -50,11 +56,11 @@ class OnnxPredictor:
         model itself on a small batch.
         """
         feed = {}
-        for name in self.numeric:
-            feed[name] = np.asarray(frame[name], dtype=np.float32).reshape(-1, 1)
-        for name in self.categorical:
+        for name, graph_name in self.numeric:
+            feed[graph_name] = np.asarray(frame[name], dtype=np.float32).reshape(-1, 1)
+        for name, graph_name in self.categorical:
             column = frame[name].to_numpy(dtype=object, na_value=MISSING_CATEGORY)
-            feed[name] = column.reshape(-1, 1)
+            feed[graph_name] = column.reshape(-1, 1)
         return feed
 
     def predict(self, frame: Batch) -> tuple[np.ndarray, np.ndarray]:

@@ -62,3 +62,10 @@ def test_boolean_features_are_read_as_text_categories(tmp_path):
     assert frame["mixed"].iloc[0] == "1" and pd.isna(frame["mixed"].iloc[1])
     schema = infer_schema(frame.drop(columns="y"), frame["y"])
     assert schema.feature("flag").categories == ["False", "True"]
+
+
+def test_a_feature_empty_in_every_row_is_named(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("a,gone,y\n1,,p\n2,,q\n")
+    with pytest.raises(PipelineError, match=r"column\(s\) 'gone' in t.csv are empty in every row"):
+        load_table(path, "y")

@@ -50,3 +50,10 @@ def test_unknown_estimator_and_bad_hyperparameters_are_named():
         build_pipeline(schema, "svm", {}, 0)
     with pytest.raises(PipelineError, match="do not fit random_forest"):
         build_pipeline(schema, "random_forest", {"n_trees": 3}, 0)
+
+
+def test_onnx_inputs_follow_columns_whose_names_skl2onnx_renames():
+    pipeline, schema, test_x = _fit("random_forest")
+    assert "income (usd)" in schema.names
+    report = export_onnx(pipeline, schema, test_x)["report"]
+    assert report["parity"]["passed"], report

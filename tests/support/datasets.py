@@ -18,7 +18,7 @@ def mixed_frame(rows: int = 400, seed: int = 0) -> pd.DataFrame:
     score = (age - 45) / 15 + (income - 50_000) / 15_000 + (plan == "pro") * 1.5 + (city == "east")
     label = (score + rng.normal(0, 0.5, rows) > 0.5).astype(int)
     frame = pd.DataFrame(
-        {"age": age, "income": income, "city": city, "plan": plan, "churned": label}
+        {"age": age, "income (usd)": income, "city": city, "plan": plan, "churned": label}
     )
     frame.loc[rng.choice(rows, rows // 10, replace=False), "age"] = np.nan
     frame["city"] = frame["city"].astype(object)
