@@ -138,6 +138,15 @@ def run(params_file: Path, overrides: list[str], run_dir: str | None) -> str:
                 if output.exists():
                     to_html(output)
             print(f"      done in {time.perf_counter() - started:.1f} s", flush=True)
+        from scripts.data_validation import committed_suite_path
+
+        committed = committed_suite_path(PROJECT_ROOT / "expectations", params["model_name"])
+        if not committed.is_file():
+            print(
+                f"note: no reviewed suite at {committed.relative_to(PROJECT_ROOT)}; the data was "
+                f"checked against one built from it. Review {run.suite} and commit it there.",
+                flush=True,
+            )
         print("exporting to the BentoML model store ...", flush=True)
         tag, metadata = export_model(run, params, PROJECT_ROOT, run_path.name)
         status = "exported"

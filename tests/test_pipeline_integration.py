@@ -94,6 +94,7 @@ def test_generated_csv_with_categories_and_gaps_goes_through(mixed_run):
     assert by_name["age"].kind == "numeric" and by_name["age"].nullable
     assert by_name["plan"].nullable is False
     assert entry.schema.classes == [0, 1]
+    assert "note: no reviewed suite at expectations/churn.json" in mixed_run.done.stdout
     assert entry.metrics["roc_auc"] > 0.75
     notebook = pd.read_csv(
         mixed_run.run_dir / "holdout_predictions.csv", dtype={"city": "str", "plan": "str"}
