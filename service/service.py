@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import sys
 from typing import Annotated
 
 import bentoml
-import orjson
 from bentoml.validators import ContentType
 from starlette.responses import Response
 
@@ -17,6 +15,7 @@ from service.api_models import csv_input_spec, predict_input_spec, predict_outpu
 from service.errors import PipelineError
 from service.predictor import OnnxPredictor, PipelinePredictor
 from service.request_body import RecordParser, Rejection
+from service.response_body import json_response, prediction_body, prediction_csv
 from service.settings import Settings
 from service.store import load_model_version
 
@@ -54,11 +53,6 @@ def make_predictor(engine: str):
             ENTRY.metadata.get("onnx"),
         )
     return PipelinePredictor(ENTRY.load_pipeline(), ENTRY.schema)
-
-
-def json_response(body: dict, status_code: int = 200) -> Response:
-    # orjson: starlette's JSONResponse goes through json.dumps, several times slower.
-    return Response(orjson.dumps(body), status_code=status_code, media_type="application/json")
 
 
 def reject(rejection: Rejection, endpoint: str) -> Response:
@@ -106,17 +100,7 @@ class ModelService:
         answer = self._answer(records)
         if isinstance(answer, Rejection):
             return reject(answer, "/predict")
-        labels, probabilities = answer
-        classes = self.classes
-        return json_response(
-            {
-                "model": ENTRY.tag,
-                "predictions": labels.tolist(),
-                "probabilities": [
-                    dict(zip(classes, row, strict=True)) for row in probabilities.tolist()
-                ],
-            }
-        )
+        return json_response(prediction_body(ENTRY.tag, *answer, self.classes))
 
     @bentoml.api(
         route="/predict_csv", input_spec=csv_input_spec(ENTRY.schema, SETTINGS.max_batch_rows)
@@ -132,13 +116,8 @@ class ModelService:
         answer = self._answer(frame[ENTRY.schema.names])
         if isinstance(answer, Rejection):
             return reject(answer, "/predict_csv")
-        labels, probabilities = answer
-        output = frame.assign(prediction=labels)
-        for index, label in enumerate(self.classes):
-            output[f"probability_{label}"] = probabilities[:, index]
-        buffer = io.StringIO()
-        output.to_csv(buffer, index=False)
-        return Response(buffer.getvalue(), media_type="text/csv")
+        csv = prediction_csv(frame, *answer, self.classes)
+        return Response(csv, media_type="text/csv")
 
     @bentoml.api(route="/metadata")
     async def metadata(self) -> dict:
