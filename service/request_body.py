@@ -68,6 +68,7 @@ class RecordParser:
         self.names = schema.names
         self.known = set(self.names)
         self.numeric = {f.name for f in schema.features if f.kind == "numeric"}
+        self.nullable = {f.name for f in schema.features if f.nullable}
 
     def parse(self, body: bytes) -> dict[str, ArrayLike] | Rejection:
         """Return {feature: array} in schema order, or the Rejection that explains why not.
@@ -178,7 +179,8 @@ class RecordParser:
                     name,
                     rows,
                     [],
-                    f"{name} is missing from {_rows_phrase(rows)}; send it, as null if unknown",
+                    f"{name} is missing from {_rows_phrase(rows)}; send it"
+                    + (", as null if unknown" if name in self.nullable else ""),
                 )
             )
         return failures

@@ -115,3 +115,11 @@ def test_input_spec_documents_records_and_parses_with_the_parser():
     parsed = asyncio.run(spec.from_http_request(FakeRequest(), None))
     assert list(parsed.records) == ["age", "city", "plan"]
     assert "records" in spec.model_json_schema()["properties"]
+
+
+def test_missing_field_message_offers_null_only_where_the_model_takes_it():
+    rejection = _parse({"records": [{"plan": "pro"}]})
+    messages = {f["column"]: f["message"] for f in rejection.failures}
+    assert messages["age"] == "age is missing from row 0; send it, as null if unknown"
+    rejection = _parse({"records": [{"age": 1, "city": None}]})
+    assert rejection.failures[0]["message"] == "plan is missing from row 0; send it"
