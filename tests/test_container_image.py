@@ -9,19 +9,18 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import requests
+from support.bentos import build_bento
 
 from scripts.bento_process import descendants, free_port
 from scripts.containerize import backend, containerize
 from service.errors import PipelineError
 
 pytestmark = pytest.mark.integration
-BIN = Path(sys.executable).parent
 ENTRYPOINT = "/home/bentoml/bento/env/docker/entrypoint.sh"
 
 
@@ -125,17 +124,7 @@ class RunningImage:
 
 def test_image_serves_good_and_bad_requests(iris_run):
     chosen = _backend()
-    env = {**os.environ, "MODEL_TAG": iris_run.tag}
-    subprocess.run(["make", "build/requirements.txt"], check=True, capture_output=True)
-    built = subprocess.run(
-        [BIN / "bentoml", "build", "--output", "tag"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    bento = built.stdout.strip().rsplit("__tag__:", 1)[-1]
-    image, seconds = containerize(bento)
+    image, seconds = containerize(build_bento(iris_run.tag))
     assert image == iris_run.tag
     print(f"containerize with {chosen}: {seconds:.1f} s")
 
