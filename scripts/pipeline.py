@@ -54,14 +54,11 @@ def new_run_dir(run_dir: str | None) -> Path:
 
 def preflight(params: dict) -> None:
     """Fail before any notebook starts on input the notebooks would trip over."""
-    from scripts.training import ESTIMATORS
+    from scripts.training import make_estimator
     from service.data import load_table
 
     load_table(params["data_path"], params["target"])
-    if params.get("estimator") not in ESTIMATORS:
-        raise PipelineError(
-            f"unknown estimator {params.get('estimator')!r}; choose one of {', '.join(ESTIMATORS)}"
-        )
+    make_estimator(params["estimator"], params["hyperparameters"], params["random_state"])
 
 
 def execute(notebook: Path, output: Path, parameters: dict) -> None:
