@@ -25,9 +25,11 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import pandas as pd
 import requests
 
-from scripts.bento_process import PROJECT_ROOT, BentoServer, descendants
+from scripts.bento_process import BentoServer, descendants
+from scripts.params import PROJECT_ROOT
 
 SERVERS = {
     "service (compiled + ONNX)": ("service.service:ModelService", {}),
@@ -47,7 +49,7 @@ def sample_records(tag: str, rows: int, seed: int = 0) -> list[dict]:
     entry = load_model_version(tag)
     schema = entry.schema
     categorical = {f.name: "str" for f in schema.features if f.kind == "categorical"}
-    frame = __import__("pandas").read_csv(entry.lineage["data_path"], dtype=categorical)
+    frame = pd.read_csv(entry.lineage["data_path"], dtype=categorical)
     sample = frame[schema.names].sample(rows, replace=True, random_state=seed)
     return json.loads(sample.to_json(orient="records"))
 

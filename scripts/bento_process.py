@@ -12,7 +12,8 @@ from pathlib import Path
 
 import requests
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+from scripts.params import PROJECT_ROOT
+
 BENTOML = str(Path(sys.executable).parent / "bentoml")
 
 

@@ -38,7 +38,6 @@ class OnnxPredictor:
         self.session = onnxruntime.InferenceSession(
             source, options, providers=["CPUExecutionProvider"]
         )
-        self.schema = schema
         self.classes = list(schema.classes)
         # skl2onnx renames inputs it finds unsafe ("sepal length (cm)" becomes
         # "sepal_length__cm_") but keeps their order, which is the schema's.

@@ -11,8 +11,7 @@ _STORE = Path(tempfile.mkdtemp(prefix="test-bentoml-home-"))
 os.environ["BENTOML_HOME"] = str(_STORE)
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT_ROOT / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # for `support`
 
 
 def pytest_sessionfinish(session, exitstatus):

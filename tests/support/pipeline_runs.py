@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from scripts.params import PROJECT_ROOT
 
 
 def run_pipeline(*args: str, run_dir: Path, timeout: float = 600) -> subprocess.CompletedProcess:
