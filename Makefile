@@ -42,10 +42,10 @@ bento: setup build/requirements.txt ## build the bento: service code, model vers
 	$(BIN)/bentoml build --output tag
 
 containerize: bento ## build the image <model_name>:<version> (Docker, else buildah); TRACK=blue|green
-	$(BIN)/python scripts/containerize.py $(if $(TRACK),--track $(TRACK))
+	$(BIN)/python scripts/tools/containerize.py $(if $(TRACK),--track $(TRACK))
 
 bench: setup ## benchmark the service against a constant BentoML endpoint (needs wrk)
-	$(BIN)/python scripts/bench_service.py $(ARGS)
+	$(BIN)/python scripts/tools/bench_service.py $(ARGS)
 
 lab: setup ## open the notebooks in JupyterLab
 	$(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR) notebooks/

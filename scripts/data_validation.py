@@ -5,10 +5,9 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from service.suite import load_suite
-from service.validation import Outcome
-
+from scripts.suite import load_suite
 from service.errors import PipelineError
+from service.validation import Outcome
 
 
 def committed_suite_path(expectations_dir: str | Path, model_name: str) -> Path:

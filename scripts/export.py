@@ -10,10 +10,10 @@ import skops.io
 
 from scripts.lineage import lineage
 from scripts.onnx_export import export_onnx
+from scripts.parity import parity_report
 from scripts.rundir import RunDir
 from scripts.training import load_pipeline, read_features, read_schema
 from service.store import ONNX_FILE, SKOPS_FILE, save_model_version
-from service.validation import parity_report
 
 
 def stage_model(run: RunDir, params: dict, repo: Path, run_id: str) -> tuple[dict, dict]:

@@ -13,9 +13,6 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a file: make `scripts` and `service` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from scripts.params import DEFAULT_PARAMS, PROJECT_ROOT, RUNNER_PARAMS, load_params, resolve_params
 from service.errors import PipelineError
 
@@ -54,8 +51,8 @@ def new_run_dir(run_dir: str | None) -> Path:
 
 def preflight(params: dict) -> None:
     """Fail before any notebook starts on input the notebooks would trip over."""
+    from scripts.data import load_table
     from scripts.training import make_estimator
-    from service.data import load_table
 
     load_table(params["data_path"], params["target"])
     make_estimator(params["estimator"], params["hyperparameters"], params["random_state"])

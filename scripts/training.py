@@ -20,11 +20,12 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from scripts.data import infer_schema, load_table, split_target
+from scripts.reference import reference_statistics
 from scripts.rundir import RunDir
-from service.data import load_table, model_inputs, split_target
 from service.errors import PipelineError
-from service.reference import reference_statistics
-from service.schema import FeatureSchema, infer_schema
+from service.features import model_inputs
+from service.schema import FeatureSchema
 
 ESTIMATORS = {
     "random_forest": RandomForestClassifier,
@@ -69,7 +70,7 @@ def build_pipeline(
         numeric_step = Pipeline(numeric_steps) if numeric_steps else "passthrough"
         transformers.append(("numeric", numeric_step, numeric))
     if categorical:
-        # A missing category arrives as "" (service.data.MISSING_CATEGORY) and is a category
+        # A missing category arrives as "" (service.features.MISSING_CATEGORY) and is a category
         # of its own; a category never seen in training encodes as all zeros.
         encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
         transformers.append(("categorical", encoder, categorical))

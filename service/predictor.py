@@ -9,7 +9,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from service.data import MISSING_CATEGORY, model_inputs
+from service.features import MISSING_CATEGORY, model_inputs
 from service.schema import FeatureSchema
 
 # A DataFrame, or the {feature: array} mapping the service parses requests into.

@@ -34,7 +34,7 @@ PARSER = RecordParser(ENTRY.schema, SETTINGS.max_batch_rows)
 def make_validator(suite: dict, engine: str):
     """Return a function from a frame to its failures, as dicts for the error body."""
     if engine == "gx":
-        from service.gx_engine import gx_failures
+        from service.validation.compiled import gx_failures
 
         return lambda frame: [failure.to_dict() for failure in gx_failures(frame, suite)]
     from service.validation import CompiledSuite

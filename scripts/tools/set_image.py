@@ -1,7 +1,7 @@
 """Point a kustomize overlay at the image the build made (its `images:` entry).
 
-python scripts/set_image.py deploy/k8s/overlays/green --name REGISTRY/model-service --tag TAG
-python scripts/set_image.py deploy/k8s/overlays/green --name REGISTRY/model-service \
+python scripts/tools/set_image.py deploy/k8s/overlays/green --name REGISTRY/model-service --tag TAG
+python scripts/tools/set_image.py deploy/k8s/overlays/green --name REGISTRY/model-service \
     --digest sha256:...
 
 The manifests name the placeholder image `model-service`; kustomize replaces it with the

@@ -16,11 +16,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from service.data import split_target
-from service.gx_engine import gx_failures, gx_outcomes
-from service.schema import infer_schema
-from service.suite import build_suite
-from service.validation import CompiledSuite, parity_report
+from scripts.data import infer_schema, split_target
+from scripts.parity import parity_report
+from scripts.suite import build_suite
+from service.validation import CompiledSuite
+from service.validation.compiled import gx_failures
+from service.validation.gx_engine import gx_outcomes
 
 COLUMNS = ["x", "n", "c"]  # a float column, an int column, a text column
 GRID = [-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0]  # bounds and values share it: ties happen
@@ -244,7 +245,7 @@ def test_training_data_passes_in_both_engines(training: pd.DataFrame) -> None:
 
 
 def test_iris_and_perturbed_copies_agree_in_parity_report() -> None:
-    from service.data import load_table
+    from scripts.data import load_table
 
     features, labels = split_target(load_table("data/iris.csv", "species"), "species")
     suite = build_suite(features, infer_schema(features, labels), name="iris")

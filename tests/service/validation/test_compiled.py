@@ -6,16 +6,16 @@ import json
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from scripts.params import PROJECT_ROOT
 from service.errors import PipelineError
 from service.validation import CompiledSuite, Failure, Outcome
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = PROJECT_ROOT
 
 
 def expectation(kind: str, **kwargs: object) -> dict:
@@ -411,7 +411,7 @@ def test_compiled_path_does_not_import_great_expectations() -> None:
         "suite = {'expectations': [{'type': 'expect_column_values_to_be_between',"
         " 'kwargs': {'column': 'x', 'min_value': 0, 'max_value': 1}}]}\n"
         "assert CompiledSuite(suite).failures(pd.DataFrame({'x': [2.0]}))\n"
-        "import service.gx_engine\n"
+        "import service.validation.gx_engine\n"
         "assert 'great_expectations' not in sys.modules, 'GX was imported'\n"
     )
     subprocess.run([sys.executable, "-c", script], check=True, cwd=ROOT)

@@ -1,6 +1,6 @@
 """Time `make setup`, `make pipeline` and `make test` in a fresh clone, and print a table.
 
-    python scripts/time_make.py [--cold-cache] [--skip TARGET ...]
+    python scripts/tools/time_make.py [--cold-cache] [--skip TARGET ...]
 
 The clone is made from this repository's HEAD in a temporary folder, with its own
 BENTOML_HOME, so nothing here is touched. --cold-cache also gives uv an empty cache, so
@@ -17,7 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from scripts.params import PROJECT_ROOT
+
 TARGETS = ("setup", "pipeline", "test")
 
 

@@ -16,8 +16,8 @@ import pytest
 import requests
 from support.bentos import build_bento
 
-from scripts.bento_process import descendants, free_port
-from scripts.containerize import backend, containerize
+from scripts.tools.bento_process import descendants, free_port
+from scripts.tools.containerize import backend, containerize
 from service.errors import PipelineError
 
 pytestmark = pytest.mark.integration

@@ -2,12 +2,12 @@ import numpy as np
 import pytest
 from support.datasets import mixed_frame
 
+from scripts.data import infer_schema, split_target
 from scripts.onnx_export import export_onnx
 from scripts.training import ESTIMATORS, build_pipeline, holdout_split
-from service.data import model_inputs, split_target
 from service.errors import PipelineError
+from service.features import model_inputs
 from service.predictor import PipelinePredictor
-from service.schema import infer_schema
 
 
 def _fit(estimator: str, seed: int = 0):

@@ -11,10 +11,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from service.data import split_target
+from scripts.data import infer_schema, split_target
+from scripts.params import PROJECT_ROOT
+from scripts.suite import build_suite, load_suite, save_suite
 from service.errors import PipelineError
-from service.schema import infer_schema
-from service.suite import build_suite, load_suite, save_suite
 
 TRAINING = (
     "width,count,colour,shade,label\n"
@@ -24,7 +24,7 @@ TRAINING = (
     ",7,green,dark,no\n"
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = PROJECT_ROOT
 
 
 @pytest.fixture
@@ -193,8 +193,8 @@ def test_loading_json_that_is_not_a_suite_says_what_is_expected(tmp_path: Path) 
 def test_building_a_suite_does_not_import_great_expectations() -> None:
     script = (
         "import sys, pandas as pd\n"
-        "from service.schema import infer_schema\n"
-        "from service.suite import build_suite\n"
+        "from scripts.data import infer_schema\n"
+        "from scripts.suite import build_suite\n"
         "x = pd.DataFrame({'a': [1.0, 2.0]}); y = pd.Series(['p', 'q'], name='t')\n"
         "build_suite(x, infer_schema(x, y), name='s')\n"
         "assert 'great_expectations' not in sys.modules\n"

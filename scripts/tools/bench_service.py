@@ -1,6 +1,6 @@
 """Benchmark the model service against a constant BentoML endpoint, and print a table.
 
-    python scripts/bench_service.py [--model TAG] [--duration 10] [--soak 60]
+    python scripts/tools/bench_service.py [--model TAG] [--duration 10] [--soak 60]
 
 Starts, one after another and with the same worker settings: the service as shipped
 (compiled validation, ONNX), the same service on GX's engine and scikit-learn, and a
@@ -22,14 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 import pandas as pd
 import requests
 
-from scripts.bento_process import BentoServer, descendants
 from scripts.params import PROJECT_ROOT
+from scripts.tools.bento_process import BentoServer, descendants
 
 SERVERS = {
     "service (compiled + ONNX)": ("service.service:ModelService", {}),
@@ -37,7 +34,7 @@ SERVERS = {
         "service.service:ModelService",
         {"VALIDATION_ENGINE": "gx", "PREDICTION_ENGINE": "sklearn"},
     ),
-    "constant BentoML endpoint": ("scripts.bench_baseline:ConstantService", {}),
+    "constant BentoML endpoint": ("scripts.tools.bench_baseline:ConstantService", {}),
 }
 ROW_COUNTS = (1, 100, 10_000)
 

@@ -1,4 +1,4 @@
-"""Reading a classification table and shaping its features for the model."""
+"""Reading a training table: load and check it, split off the target, infer its schema."""
 
 from __future__ import annotations
 
@@ -7,11 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from service.errors import PipelineError
-from service.schema import FeatureSchema
-
-# skl2onnx cannot impute NaN in string columns, so every categorical gap becomes this
-# value, in training and in serving alike (see DESIGN.md).
-MISSING_CATEGORY = ""
+from service.schema import Feature, FeatureSchema
 
 
 def load_table(path: str | Path, target: str) -> pd.DataFrame:
@@ -78,15 +74,29 @@ def split_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.Ser
     return frame.drop(columns=[target]), frame[target]
 
 
-def model_inputs(features: pd.DataFrame, schema: FeatureSchema) -> pd.DataFrame:
-    """Return the features in schema order with the dtypes the pipeline and ONNX expect."""
-    shaped = {}
-    for feature in schema.features:
-        column = features[feature.name]
-        if feature.kind == "categorical":
-            shaped[feature.name] = (
-                column.astype("object").where(column.notna(), MISSING_CATEGORY).astype(str)
+def infer_schema(features: pd.DataFrame, labels: pd.Series) -> FeatureSchema:
+    """Return the schema of a training table: kind, dtype, nullability and categories."""
+    inferred = []
+    for name in features.columns:
+        column = features[name]
+        if pd.api.types.is_bool_dtype(column) or not pd.api.types.is_numeric_dtype(column):
+            categories = sorted(column.dropna().astype(str).unique().tolist())
+            inferred.append(
+                Feature(str(name), "categorical", "str", bool(column.isna().any()), categories)
             )
         else:
-            shaped[feature.name] = pd.to_numeric(column, errors="raise").astype("float64")
-    return pd.DataFrame(shaped, index=features.index)
+            inferred.append(
+                Feature(str(name), "numeric", column.dtype.name, bool(column.isna().any()))
+            )
+    integer_labels = pd.api.types.is_integer_dtype(labels)
+    classes = (
+        sorted(labels.unique().tolist())
+        if integer_labels
+        else sorted(labels.astype(str).unique().tolist())
+    )
+    return FeatureSchema(
+        features=inferred,
+        target=str(labels.name),
+        classes=[int(c) for c in classes] if integer_labels else classes,
+        label_kind="integer" if integer_labels else "string",
+    )

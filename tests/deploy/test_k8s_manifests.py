@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scripts.set_image import set_image
+from scripts.params import PROJECT_ROOT
+from scripts.tools.set_image import set_image
 from service.errors import PipelineError
 
-K8S = Path(__file__).resolve().parent.parent / "deploy" / "k8s"
+K8S = PROJECT_ROOT / "deploy" / "k8s"
 TRACKS = ("blue", "green")
 KUSTOMIZATIONS = ("base", "overlays/blue", "overlays/green", "live")
 # The oldest Kubernetes the manifests are meant for; kubernetes-validate ships its schemas.

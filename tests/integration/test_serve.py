@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import requests
 
-from scripts.bento_process import BentoServer, run_to_exit
+from scripts.tools.bento_process import BentoServer, run_to_exit
 from service.predictor import PipelinePredictor
 from service.store import load_model_version
 

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from service.errors import PipelineError
-from service.validation import CompiledSuite, Failure, Outcome
+from service.validation.results import Outcome
 
 # One ephemeral context, pandas data source and whole-dataframe batch definition per process,
 # made on first use; GX's context is not thread-safe, so calls take turns.
@@ -64,11 +64,6 @@ def gx_outcomes(frame: pd.DataFrame, suite: dict) -> list[Outcome]:
             )
         )
     return outcomes
-
-
-def gx_failures(frame: pd.DataFrame, suite: dict, max_rows: int = 20) -> list[Failure]:
-    """Return the Failures GX finds in `frame`, shaped exactly as CompiledSuite.failures gives."""
-    return CompiledSuite(suite, max_rows=max_rows).failures_from(frame, gx_outcomes(frame, suite))
 
 
 def _batch_definition() -> Any:

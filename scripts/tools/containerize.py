@@ -1,6 +1,6 @@
 """Build the container image of the latest bento: `<model_name>:<model version>`.
 
-    python scripts/containerize.py [--bento TAG] [--track blue|green]
+    python scripts/tools/containerize.py [--bento TAG] [--track blue|green]
 
 Uses Docker where a Docker engine answers and buildah otherwise (chroot isolation, layer
 cache on). The Dockerfile is BentoML's own; what the project adds goes through bentofile.yaml.
@@ -17,9 +17,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scripts.params import PROJECT_ROOT
 from service.errors import PipelineError
@@ -79,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         image, seconds = containerize(args.bento)
         if args.track:
-            from scripts.set_image import set_image
+            from scripts.tools.set_image import set_image
 
             name, tag = image.split(":")
             set_image(PROJECT_ROOT / "deploy" / "k8s" / "overlays" / args.track, name, tag=tag)
