@@ -13,11 +13,24 @@ from scripts.onnx_export import export_onnx
 from scripts.parity import parity_report
 from scripts.rundir import RunDir
 from scripts.training import load_pipeline, read_features, read_schema
-from service.store import ONNX_FILE, SKOPS_FILE, save_model_version
+from service.model_version import (
+    HEADLINE_METRICS,
+    LINEAGE_FILE,
+    METRICS_FILE,
+    ONNX_FILE,
+    PARAMS_FILE,
+    PIPELINE_FILE,
+    REFERENCE_FILE,
+    SCHEMA_FILE,
+    SUITE_FILE,
+    ModelMetadata,
+    version_labels,
+)
+from service.store import save_model_version
 
 
-def stage_model(run: RunDir, params: dict, repo: Path, run_id: str) -> tuple[dict, dict]:
-    """Return the version's metadata and labels, after writing its files to the staging folder."""
+def stage_model(run: RunDir, params: dict, repo: Path, run_id: str) -> ModelMetadata:
+    """Return the version's metadata, after writing its files to the run's staging folder."""
     staging = run.model_staging
     if staging.exists():
         shutil.rmtree(staging)
@@ -27,44 +40,40 @@ def stage_model(run: RunDir, params: dict, repo: Path, run_id: str) -> tuple[dic
     holdout = read_features(run.holdout, schema).drop(columns=[schema.target])
 
     onnx = export_onnx(pipeline, schema, holdout)
-    serving_format = "skops"
-    if onnx["model"] is not None and onnx["report"]["parity"]["passed"]:
+    serves_onnx = onnx["model"] is not None and onnx["report"]["parity"]["passed"]
+    if serves_onnx:
         (staging / ONNX_FILE).write_bytes(onnx["model"])
-        serving_format = "onnx"
-
-    shutil.copy2(run.pipeline, staging / SKOPS_FILE)
-    for name, source in (
-        ("schema", run.schema),
-        ("suite", run.suite),
-        ("reference", run.reference),
-        ("metrics", run.metrics),
+    shutil.copy2(run.pipeline, staging / PIPELINE_FILE)
+    for source, file_name in (
+        (run.schema, SCHEMA_FILE),
+        (run.suite, SUITE_FILE),
+        (run.reference, REFERENCE_FILE),
+        (run.metrics, METRICS_FILE),
     ):
-        shutil.copy2(source, staging / f"{name}.json")
-    data_path = Path(params["data_path"])
-    record = lineage(repo, data_path, run_id)
-    (staging / "params.json").write_text(json.dumps(params, indent=2))
-    (staging / "lineage.json").write_text(json.dumps(record, indent=2))
+        shutil.copy2(source, staging / file_name)
+    record = lineage(repo, Path(params["data_path"]), run_id)
+    (staging / PARAMS_FILE).write_text(json.dumps(params, indent=2))
+    (staging / LINEAGE_FILE).write_text(json.dumps(record, indent=2))
 
     suite = json.loads(run.suite.read_text())
     parity = parity_report(read_features(run.train_features, schema), suite)
     metrics = json.loads(run.metrics.read_text())
-    metadata = {
-        "validation_parity": {**parity, "mismatches": parity["mismatches"][:20]},
-        "serving_format": serving_format,
-        "onnx": onnx["report"],
-        "skops_trusted": skops.io.get_untrusted_types(file=run.pipeline),
-        "classes": [str(c) for c in schema.classes],
-        "metrics": {k: metrics[k] for k in ("accuracy", "f1_macro", "roc_auc") if k in metrics},
-        "run_id": run_id,
-        "git_commit": record["git_commit"] or "unknown",
-        "data_sha256": record["data_sha256"],
-    }
-    labels = {"estimator": str(params.get("estimator")), "run_id": run_id}
-    return metadata, labels
+    return ModelMetadata(
+        serving_format="onnx" if serves_onnx else "skops",
+        onnx=onnx["report"],
+        skops_trusted=skops.io.get_untrusted_types(file=run.pipeline),
+        classes=[str(c) for c in schema.classes],
+        metrics={name: metrics[name] for name in HEADLINE_METRICS if name in metrics},
+        run_id=run_id,
+        git_commit=record["git_commit"] or "unknown",
+        data_sha256=record["data_sha256"],
+        validation_parity={**parity, "mismatches": parity["mismatches"][:20]},
+    )
 
 
-def export_model(run: RunDir, params: dict, repo: Path, run_id: str) -> tuple[str, dict]:
+def export_model(run: RunDir, params: dict, repo: Path, run_id: str) -> tuple[str, ModelMetadata]:
     """Return the new model tag and its metadata; nothing is stored if any step raises."""
-    metadata, labels = stage_model(run, params, repo, run_id)
+    metadata = stage_model(run, params, repo, run_id)
+    labels = version_labels(str(params.get("estimator")), run_id)
     tag = save_model_version(params["model_name"], run.model_staging, metadata, labels)
     return tag, metadata

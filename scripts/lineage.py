@@ -7,7 +7,7 @@ import subprocess
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from service.store import sha256_file
+from service.model_version import sha256_file
 
 LIBRARIES = (
     "bentoml",

@@ -147,15 +147,15 @@ def run(params_file: Path, overrides: list[str], run_dir: str | None) -> str:
     finally:
         write_index(run, notebooks, status, tag)
     point_latest(run_path)
-    onnx = metadata["onnx"]
-    if metadata["serving_format"] != "onnx":
+    onnx = metadata.onnx
+    if metadata.serving_format != "onnx":
         print(
             "WARNING: the model is not served through ONNX: "
             + (onnx.get("error") or f"parity failed: {onnx.get('parity')}")
             + ". The service falls back to the scikit-learn pipeline (skops).",
             file=sys.stderr,
         )
-    parity = metadata["validation_parity"]
+    parity = metadata.validation_parity
     if not parity["agree"]:
         print(
             f"WARNING: the compiled suite and Great Expectations disagree on "

@@ -1,9 +1,21 @@
-"""Where each artefact of a run lives inside its run directory."""
+"""Where each artefact of a run lives inside its run directory.
+
+What the model version keeps has the same file name here as there (service/model_version.py).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+from service.model_version import (
+    METRICS_FILE,
+    PARAMS_FILE,
+    PIPELINE_FILE,
+    REFERENCE_FILE,
+    SCHEMA_FILE,
+    SUITE_FILE,
+)
 
 
 @dataclass(frozen=True)
@@ -17,7 +29,7 @@ class RunDir:
     # 01 validate data
     @property
     def suite(self) -> Path:
-        return self.root / "suite.json"
+        return self.root / SUITE_FILE
 
     @property
     def validation_html(self) -> Path:
@@ -26,15 +38,15 @@ class RunDir:
     # 02 train
     @property
     def pipeline(self) -> Path:
-        return self.root / "pipeline.skops"
+        return self.root / PIPELINE_FILE
 
     @property
     def schema(self) -> Path:
-        return self.root / "schema.json"
+        return self.root / SCHEMA_FILE
 
     @property
     def reference(self) -> Path:
-        return self.root / "reference.json"
+        return self.root / REFERENCE_FILE
 
     @property
     def holdout(self) -> Path:
@@ -47,7 +59,7 @@ class RunDir:
     # 03 evaluate
     @property
     def metrics(self) -> Path:
-        return self.root / "metrics.json"
+        return self.root / METRICS_FILE
 
     @property
     def holdout_predictions(self) -> Path:
@@ -64,7 +76,7 @@ class RunDir:
     # the runner
     @property
     def params(self) -> Path:
-        return self.root / "params.json"
+        return self.root / PARAMS_FILE
 
     @property
     def model_staging(self) -> Path:

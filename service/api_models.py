@@ -7,8 +7,9 @@ from _bentoml_sdk.io_models import IODescriptor
 from bentoml.validators import ContentType
 from pydantic import ConfigDict, Field, create_model
 
-from service.request_body import RecordParser, Rejection, csv_frame
+from service.request_body import RecordParser, csv_frame
 from service.schema import Feature, FeatureSchema
+from service.validation.results import Rejection
 
 # An enum longer than this helps nobody in Swagger UI; the suite still checks the set.
 MAX_ENUM_VALUES = 50

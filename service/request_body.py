@@ -7,56 +7,28 @@ one vocabulary whether the body or a value was wrong.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import orjson
 import pandas as pd
 from pandas.api.extensions import ExtensionArray
 
 from service.schema import FeatureSchema
+from service.validation.results import (
+    MAX_LISTED_ROWS,
+    Failure,
+    Rejection,
+    failure,
+    rows_phrase,
+)
+from service.validation.values import is_number
 
-MAX_LISTED_ROWS = 20
 ArrayLike = np.ndarray | ExtensionArray
 NUMBER_TYPES = {int, float, type(None)}  # bool is a subclass of int, but not its type
 TEXT_TYPES = {str, type(None)}
 
 
-@dataclass
-class Rejection:
-    """A 4xx answer: an error code, a sentence, and the failures behind it."""
-
-    status: int
-    error: str
-    message: str
-    failures: list[dict] = field(default_factory=list)
-
-    def body(self) -> dict:
-        return {"error": self.error, "message": self.message, "failures": self.failures}
-
-
-def _rows_phrase(rows: list[int], verb: str = "") -> str:
-    """Return "row 3" or "rows 0, 4 and 12 more", followed by `verb` in the right number."""
-    shown = ", ".join(map(str, rows[:MAX_LISTED_ROWS]))
-    more = f" and {len(rows) - MAX_LISTED_ROWS} more" if len(rows) > MAX_LISTED_ROWS else ""
-    plural = len(rows) > 1
-    verb = {"is": "are", "was": "were"}.get(verb, verb) if plural else verb
-    return f"row{'s' if plural else ''} {shown}{more}" + (f" {verb}" if verb else "")
-
-
-def _failure(rule: str, column: str | None, rows: list[int], observed: list, message: str) -> dict:
-    return {
-        "expectation": rule,
-        "column": column,
-        "rows": rows[:MAX_LISTED_ROWS],
-        "observed": observed[:MAX_LISTED_ROWS],
-        "unexpected_count": len(rows),
-        "message": message,
-    }
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def _are(rows: list[int]) -> str:
+    return "is" if len(rows) == 1 else "are"
 
 
 class RecordParser:
@@ -112,7 +84,8 @@ class RecordParser:
             return Rejection(
                 400,
                 "invalid_body",
-                f"every record must be a JSON object; {_rows_phrase(not_objects, 'is')} not",
+                "every record must be a JSON object; "
+                f"{rows_phrase(not_objects)} {_are(not_objects)} not",
             )
         failures = self.field_failures(records)
         columns = {}
@@ -124,7 +97,7 @@ class RecordParser:
                 if types <= NUMBER_TYPES:
                     columns[name] = np.array(values, dtype=np.float64)  # None becomes NaN
                     continue
-                bad = [i for i, v in enumerate(values) if v is not None and not _is_number(v)]
+                bad = [i for i, v in enumerate(values) if v is not None and not is_number(v)]
                 kind = "a number"
             else:
                 if types <= TEXT_TYPES:
@@ -133,24 +106,19 @@ class RecordParser:
                 bad = [i for i, v in enumerate(values) if v is not None and not isinstance(v, str)]
                 kind = "a string"
             failures.append(
-                _failure(
+                failure(
                     "expect_column_values_to_be_in_type_list",
                     name,
                     bad,
-                    [values[i] for i in bad[:MAX_LISTED_ROWS]],
-                    f"{name} must be {kind} or null; {_rows_phrase(bad, 'is')} not",
+                    [values[i] for i in bad],
+                    f"{name} must be {kind} or null; {rows_phrase(bad)} {_are(bad)} not",
                 )
             )
         if failures:
-            return Rejection(
-                400,
-                "validation_failed",
-                f"{len(failures)} rule(s) failed; see failures",
-                failures,
-            )
+            return Rejection.validation_failed(failures)
         return columns
 
-    def field_failures(self, records: list[dict]) -> list[dict]:
+    def field_failures(self, records: list[dict]) -> list[Failure]:
         """Return a failure per unknown field and per missing field, with the rows concerned."""
         failures = []
         unknown: dict[str, list[int]] = {}
@@ -163,23 +131,23 @@ class RecordParser:
                     missing.setdefault(name, []).append(row)
         for name, rows in sorted(unknown.items()):
             failures.append(
-                _failure(
+                failure(
                     "expect_table_columns_to_match_set",
                     name,
                     rows,
                     [],
-                    f"{name!r} is not a feature of this model ({_rows_phrase(rows)}); "
+                    f"{name!r} is not a feature of this model ({rows_phrase(rows)}); "
                     f"the features are {', '.join(self.names)}",
                 )
             )
         for name, rows in sorted(missing.items()):
             failures.append(
-                _failure(
+                failure(
                     "expect_column_to_exist",
                     name,
                     rows,
                     [],
-                    f"{name} is missing from {_rows_phrase(rows)}; send it"
+                    f"{name} is missing from {rows_phrase(rows)}; send it"
                     + (", as null if unknown" if name in self.nullable else ""),
                 )
             )
@@ -211,14 +179,11 @@ def csv_frame(content: bytes, schema: FeatureSchema, max_rows: int) -> pd.DataFr
         )
     missing = [name for name in schema.names if name not in frame.columns]
     if missing:
-        return Rejection(
-            400,
-            "validation_failed",
-            "the CSV lacks feature columns",
+        return Rejection.validation_failed(
             [
-                _failure("expect_column_to_exist", name, [], [], f"the CSV has no column {name!r}")
+                failure("expect_column_to_exist", name, [], [], f"the CSV has no column {name!r}")
                 for name in missing
-            ],
+            ]
         )
     failures = []
     for feature in schema.features:
@@ -228,14 +193,14 @@ def csv_frame(content: bytes, schema: FeatureSchema, max_rows: int) -> pd.DataFr
         bad = np.flatnonzero(pd.to_numeric(column, errors="coerce").isna() & column.notna())
         rows = bad.tolist()
         failures.append(
-            _failure(
+            failure(
                 "expect_column_values_to_be_in_type_list",
                 feature.name,
                 rows,
                 column.iloc[bad[:MAX_LISTED_ROWS]].tolist(),
-                f"{feature.name} must be a number or empty; {_rows_phrase(rows, 'is')} not",
+                f"{feature.name} must be a number or empty; {rows_phrase(rows)} {_are(rows)} not",
             )
         )
     if failures:
-        return Rejection(400, "validation_failed", f"{len(failures)} rule(s) failed", failures)
+        return Rejection.validation_failed(failures)
     return frame

@@ -43,10 +43,10 @@ def sample_records(tag: str, rows: int, seed: int = 0) -> list[dict]:
     """Return `rows` records drawn from the model's training data, as a client would send them."""
     from service.store import load_model_version
 
-    entry = load_model_version(tag)
-    schema = entry.schema
+    version = load_model_version(tag)
+    schema = version.schema
     categorical = {f.name: "str" for f in schema.features if f.kind == "categorical"}
-    frame = pd.read_csv(entry.lineage["data_path"], dtype=categorical)
+    frame = pd.read_csv(version.lineage["data_path"], dtype=categorical)
     sample = frame[schema.names].sample(rows, replace=True, random_state=seed)
     return json.loads(sample.to_json(orient="records"))
 
@@ -118,6 +118,7 @@ def server_side_ms(env: dict[str, str], tag: str) -> dict[int, float]:
 
 def inprocess(tag: str) -> None:
     """Print, as JSON, the median ms to parse, validate and predict 1, 100 and 10,000 rows."""
+    from service.scoring import Scored
     from service.service import PARSER, ModelService
 
     service = ModelService()
@@ -128,9 +129,9 @@ def inprocess(tag: str) -> None:
         samples = []
         for _ in range(repeats + 2):
             started = time.perf_counter()
-            answer = service._answer(PARSER.parse(body))
+            answer = service.scorer.score(PARSER.parse(body))
             samples.append((time.perf_counter() - started) * 1e3)
-            assert isinstance(answer, tuple), answer
+            assert isinstance(answer, Scored), answer
         timings[rows] = statistics.median(samples[2:])
     print(json.dumps(timings))
 

@@ -12,7 +12,7 @@ from service.errors import PipelineError
 from service.validation.checks import ASK_GX, EMPTY
 from service.validation.frame import DUPLICATE, FrameView
 from service.validation.messages import failure_message, wrong_type_rows
-from service.validation.results import Failure, Outcome
+from service.validation.results import MAX_LISTED_ROWS, Failure, Outcome
 from service.validation.spec import Spec, compile_check, parse_spec
 from service.validation.values import json_safe
 
@@ -20,22 +20,20 @@ from service.validation.values import json_safe
 class CompiledSuite:
     """A GX expectation suite compiled to vectorised checks that reach GX's verdict."""
 
-    def __init__(self, suite: dict, *, max_rows: int = 20) -> None:
+    def __init__(self, suite: dict) -> None:
         if not isinstance(suite, dict) or not isinstance(suite.get("expectations"), list):
             raise PipelineError(
                 "an expectation suite must be a dict with an 'expectations' list "
                 "(the shape ExpectationSuite.to_json_dict() gives)"
             )
-        if max_rows < 0:
-            raise PipelineError(f"max_rows must be >= 0, got {max_rows}")
         self.suite = suite
-        self.max_rows = max_rows
         self._specs = [
             parse_spec(position, item) for position, item in enumerate(suite["expectations"])
         ]
         self._checks = [compile_check(spec) for spec in self._specs]
-        self.delegated: list[str] = [
-            spec.type
+        # Handed to GX on every call (tens of milliseconds each): the service says so at start-up.
+        self.delegated: list[dict[str, str | None]] = [
+            {"expectation": spec.type, "column": spec.column}
             for spec, check in zip(self._specs, self._checks, strict=True)
             if check is None
         ]
@@ -101,7 +99,7 @@ class CompiledSuite:
             # name the rows whose values are of the wrong type, so the client can fix them.
             rows = wrong_type_rows(spec, column)
             wrong_type = bool(len(rows))
-        shown = rows[: self.max_rows].tolist()
+        shown = rows[:MAX_LISTED_ROWS].tolist()
         observed = []
         if column is not None and column is not DUPLICATE:
             values = column.objects
@@ -110,10 +108,8 @@ class CompiledSuite:
         return Failure(spec.type, spec.column, shown, observed, int(len(rows)), message)
 
 
-def gx_failures(frame: pd.DataFrame, suite: dict, max_rows: int = 20) -> list[Failure]:
+def gx_failures(frame: pd.DataFrame, suite: dict) -> list[Failure]:
     """Return the Failures GX finds in `frame`, shaped exactly as CompiledSuite.failures gives."""
     from service.validation import gx_engine
 
-    return CompiledSuite(suite, max_rows=max_rows).failures_from(
-        frame, gx_engine.gx_outcomes(frame, suite)
-    )
+    return CompiledSuite(suite).failures_from(frame, gx_engine.gx_outcomes(frame, suite))

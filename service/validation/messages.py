@@ -9,10 +9,9 @@ import pandas as pd
 
 from service.validation.checks import EMPTY, Between, TypeCheck
 from service.validation.frame import DUPLICATE, Column, FrameView
+from service.validation.results import rows_phrase
 from service.validation.spec import Spec, compile_check
 from service.validation.values import is_number
-
-_MESSAGE_ROWS = 5
 
 
 def wrong_type_rows(spec: Spec, column: Column) -> np.ndarray:
@@ -150,15 +149,6 @@ def _dtype_name(dtype: Any) -> str:
 def _bounds_impossible(kwargs: dict) -> bool:
     low, high = kwargs.get("min_value"), kwargs.get("max_value")
     return is_number(low) and is_number(high) and low > high
-
-
-def rows_phrase(rows: np.ndarray) -> str:
-    listed = [str(r) for r in rows[:_MESSAGE_ROWS].tolist()]
-    if len(rows) == 1:
-        return f"row {listed[0]}"
-    if len(rows) <= _MESSAGE_ROWS:
-        return f"rows {', '.join(listed[:-1])} and {listed[-1]}"
-    return f"rows {', '.join(listed)} and {len(rows) - _MESSAGE_ROWS} more"
 
 
 def _listing(values: list, limit: int = 10) -> str:

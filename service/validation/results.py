@@ -1,10 +1,22 @@
-"""What validation gives back: GX's verdict per expectation, and the failures a client reads."""
+"""What validation gives back: GX's verdict per expectation, the failures and the 4xx to send.
+
+One `Failure` shape and one `Rejection` serve every bad request, whether the body could not be
+parsed into columns or the suite failed on them; one row cap and one way to word a row list.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from service.validation.values import json_safe
+
+# How many rows (and their values) one failure lists; `unexpected_count` still counts them all.
+MAX_LISTED_ROWS = 20
+# How many rows a sentence names before "and N more".
+_PHRASE_ROWS = 5
 
 
 @dataclass(frozen=True)
@@ -38,3 +50,55 @@ class Failure:
             "unexpected_count": self.unexpected_count,
             "message": self.message,
         }
+
+
+@dataclass
+class Rejection:
+    """A 4xx answer: an error code, a sentence, and the failures behind it."""
+
+    status: int
+    error: str
+    message: str
+    failures: list[Failure] = field(default_factory=list)
+
+    @classmethod
+    def validation_failed(cls, failures: list[Failure]) -> Rejection:
+        """Return the 400 for records that break the model's input rules (its suite)."""
+        return cls(
+            400,
+            "validation_failed",
+            f"{len(failures)} expectation(s) of the model's suite failed; see failures",
+            failures,
+        )
+
+    def body(self) -> dict:
+        """Return the JSON error body: error, message and each failure."""
+        return {
+            "error": self.error,
+            "message": self.message,
+            "failures": [failure.to_dict() for failure in self.failures],
+        }
+
+
+def failure(
+    expectation: str, column: str | None, rows: Sequence[int], observed: list, message: str
+) -> Failure:
+    """Return a Failure listing at most MAX_LISTED_ROWS rows and values, counting them all."""
+    return Failure(
+        expectation,
+        column,
+        [int(row) for row in rows[:MAX_LISTED_ROWS]],
+        list(observed[:MAX_LISTED_ROWS]),
+        len(rows),
+        message,
+    )
+
+
+def rows_phrase(rows: Sequence[int] | np.ndarray) -> str:
+    """Return "row 3", "rows 0, 4 and 7", or "rows 0, 1, 2, 3, 4 and 12 more"."""
+    listed = [str(int(row)) for row in rows[:_PHRASE_ROWS]]
+    if len(rows) == 1:
+        return f"row {listed[0]}"
+    if len(rows) <= _PHRASE_ROWS:
+        return f"rows {', '.join(listed[:-1])} and {listed[-1]}"
+    return f"rows {', '.join(listed)} and {len(rows) - _PHRASE_ROWS} more"

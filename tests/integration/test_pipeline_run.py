@@ -11,8 +11,9 @@ import pytest
 import skops.io
 from support.pipeline_runs import model_versions, run_pipeline
 
+from service.model_version import sha256_file
 from service.predictor import PipelinePredictor
-from service.store import load_model_version, sha256_file
+from service.store import load_model_version
 
 NOTEBOOKS = ("01_validate_data", "02_train", "03_evaluate")
 STORED_FILES = {
@@ -53,10 +54,10 @@ def test_iris_run_exports_one_version_with_every_item(iris_run):
     assert entry.lineage["data_sha256"] == sha256_file(Path("data/iris.csv"))
     assert len(entry.lineage["git_commit"] or "") in (0, 40)
     assert "scikit-learn" in entry.lineage["libraries"]
-    assert entry.metadata["serving_format"] == "onnx"
-    assert entry.metadata["onnx"]["parity"]["labels_differing"] == 0
-    assert entry.metadata["onnx"]["parity"]["max_probability_difference"] <= 1e-5
-    validation = entry.metadata["validation_parity"]
+    assert entry.metadata.serving_format == "onnx"
+    assert entry.metadata.onnx["parity"]["labels_differing"] == 0
+    assert entry.metadata.onnx["parity"]["max_probability_difference"] <= 1e-5
+    validation = entry.metadata.validation_parity
     assert validation["agree"] and validation["checked_frames"] >= 6
     assert validation["expectations_compared"] >= 6 * len(entry.suite["expectations"])
 
@@ -71,7 +72,7 @@ def test_stored_pipeline_predicts_the_notebook_labels(iris_run):
 def test_stored_pipeline_is_skops_not_pickle(iris_run):
     entry = load_model_version(iris_run.tag)
     untrusted = skops.io.get_untrusted_types(file=entry.path / "pipeline.skops")
-    assert sorted(untrusted) == sorted(entry.metadata["skops_trusted"])
+    assert sorted(untrusted) == sorted(entry.metadata.skops_trusted)
 
 
 def test_run_dir_holds_executed_notebooks_html_and_index(iris_run):

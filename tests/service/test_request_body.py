@@ -49,7 +49,7 @@ def test_integer_and_null_numbers_are_floats_and_nan():
         ({"records": [GOOD], "extra": 1}, 400, "invalid_body", "'extra'"),
         ({"records": []}, 400, "empty_batch", "is empty"),
         ({"records": [GOOD] * 11}, 413, "batch_too_large", "MAX_BATCH_ROWS=10"),
-        ({"records": [GOOD, 3, "x"]}, 400, "invalid_body", "rows 1, 2 are not"),
+        ({"records": [GOOD, 3, "x"]}, 400, "invalid_body", "rows 1 and 2 are not"),
     ],
 )
 def test_body_shape_errors(body, status, error, words):
@@ -62,7 +62,7 @@ def test_body_shape_errors(body, status, error, words):
 def test_field_and_type_errors_name_column_rule_rows_and_values():
     records = [GOOD, {**GOOD, "age": "old"}, {"age": True, "plan": 5, "colour": "red"}]
     rejection = _parse({"records": records})
-    by_column = {(f["column"], f["expectation"]): f for f in rejection.failures}
+    by_column = {(f.column, f.expectation): f for f in rejection.failures}
     assert set(by_column) == {
         ("colour", "expect_table_columns_to_match_set"),
         ("city", "expect_column_to_exist"),
@@ -70,17 +70,17 @@ def test_field_and_type_errors_name_column_rule_rows_and_values():
         ("plan", "expect_column_values_to_be_in_type_list"),
     }
     age = by_column[("age", "expect_column_values_to_be_in_type_list")]
-    assert age["rows"] == [1, 2] and age["observed"] == ["old", True]
-    assert age["message"] == "age must be a number or null; rows 1, 2 are not"
-    assert by_column[("city", "expect_column_to_exist")]["rows"] == [2]
+    assert age.rows == [1, 2] and age.observed == ["old", True]
+    assert age.message == "age must be a number or null; rows 1 and 2 are not"
+    assert by_column[("city", "expect_column_to_exist")].rows == [2]
     json.dumps(rejection.body())
 
 
 def test_rows_listed_are_capped_but_counted():
     rejection = _parse({"records": [{**GOOD, "age": "x"}] * 30}, max_rows=100)
     failure = rejection.failures[0]
-    assert len(failure["rows"]) == 20 and failure["unexpected_count"] == 30
-    assert "and 10 more" in failure["message"]
+    assert len(failure.rows) == 20 and failure.unexpected_count == 30
+    assert "and 25 more" in failure.message
 
 
 def test_csv_keeps_extra_columns_and_flags_text_in_numeric_columns():
@@ -88,9 +88,9 @@ def test_csv_keeps_extra_columns_and_flags_text_in_numeric_columns():
     assert list(frame.columns) == ["id", "age", "city", "plan"]
     assert np.isnan(frame["age"].iloc[1]) and pd.isna(frame["city"].iloc[1])
     rejection = csv_frame(b"age,city,plan\nold,east,pro\n4,east,pro\n", SCHEMA, 10)
-    assert rejection.failures[0]["rows"] == [0] and rejection.failures[0]["observed"] == ["old"]
+    assert rejection.failures[0].rows == [0] and rejection.failures[0].observed == ["old"]
     missing = csv_frame(b"age,city\n1,east\n", SCHEMA, 10)
-    assert missing.failures[0]["column"] == "plan"
+    assert missing.failures[0].column == "plan"
     assert csv_frame(b"", SCHEMA, 10).error == "malformed_csv"
 
 
@@ -119,7 +119,7 @@ def test_input_spec_documents_records_and_parses_with_the_parser():
 
 def test_missing_field_message_offers_null_only_where_the_model_takes_it():
     rejection = _parse({"records": [{"plan": "pro"}]})
-    messages = {f["column"]: f["message"] for f in rejection.failures}
+    messages = {f.column: f.message for f in rejection.failures}
     assert messages["age"] == "age is missing from row 0; send it, as null if unknown"
     rejection = _parse({"records": [{"age": 1, "city": None}]})
-    assert rejection.failures[0]["message"] == "plan is missing from row 0; send it"
+    assert rejection.failures[0].message == "plan is missing from row 0; send it"

@@ -14,6 +14,7 @@ import pytest
 from scripts.params import PROJECT_ROOT
 from service.errors import PipelineError
 from service.validation import CompiledSuite, Failure, Outcome
+from service.validation.results import MAX_LISTED_ROWS
 
 ROOT = PROJECT_ROOT
 
@@ -323,9 +324,9 @@ def test_rows_are_positions_whatever_the_index() -> None:
 
 def test_rows_and_observed_are_capped_but_the_count_is_not() -> None:
     frame = pd.DataFrame({"x": np.arange(30, dtype=float)})
-    failure = only_failure(suite_of(between("x", 0, 1)), frame, max_rows=3)
-    assert failure.rows == [2, 3, 4]
-    assert failure.observed == [2.0, 3.0, 4.0]
+    failure = only_failure(suite_of(between("x", 0, 1)), frame)
+    assert failure.rows == list(range(2, 2 + MAX_LISTED_ROWS))
+    assert failure.observed == [float(row) for row in range(2, 2 + MAX_LISTED_ROWS)]
     assert failure.unexpected_count == 28
     assert failure.message == "x must be between 0 and 1; rows 2, 3, 4, 5, 6 and 23 more are not"
 
@@ -384,8 +385,8 @@ def test_unknown_expectation_type_is_delegated_to_gx() -> None:
         expectation("expect_column_values_to_be_in_set", column="x", value_set={"$PARAMETER": "s"}),
     )
     assert CompiledSuite(suite).delegated == [
-        "expect_column_values_to_be_unique",
-        "expect_column_values_to_be_in_set",
+        {"expectation": "expect_column_values_to_be_unique", "column": "x"},
+        {"expectation": "expect_column_values_to_be_in_set", "column": "x"},
     ]
 
 
