@@ -7,9 +7,10 @@ from pathlib import Path
 import yaml
 
 from service.errors import PipelineError
+from service.settings import PARAMS_FILE
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_PARAMS = PROJECT_ROOT / "params.yaml"
+DEFAULT_PARAMS = PARAMS_FILE
+PROJECT_ROOT = PARAMS_FILE.parent
 # Set by the runner for every notebook, never by the user.
 RUNNER_PARAMS = {"run_dir"}
 

@@ -13,14 +13,26 @@ VALIDATION_ENGINES = ("compiled", "gx")
 PREDICTION_ENGINES = ("onnx", "sklearn")
 
 
-def default_model_name() -> str:
-    """Return `model_name` from params.yaml beside the service (the bento carries it too)."""
+# The one place the project root is worked out; scripts/params.py takes it from here. In a
+# bento, params.yaml sits beside service/ as it does in the repository.
+PARAMS_FILE = Path(__file__).resolve().parent.parent / "params.yaml"
+
+
+def default_model_name(params_file: Path = PARAMS_FILE) -> str:
+    """Return `model_name` from params.yaml, the one source of the pipeline's defaults."""
     import yaml
 
-    params_file = Path(__file__).resolve().parent.parent / "params.yaml"
-    if params_file.is_file():
-        return str(yaml.safe_load(params_file.read_text()).get("model_name", "iris"))
-    return "iris"
+    try:
+        params = yaml.safe_load(params_file.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise PipelineError(
+            f"cannot read the default model name from {params_file} ({error}); "
+            "set MODEL_TAG=name:version"
+        )
+    name = params.get("model_name") if isinstance(params, dict) else None
+    if not isinstance(name, str) or not name:
+        raise PipelineError(f"{params_file} has no model_name; add one or set MODEL_TAG")
+    return name
 
 
 def _choice(name: str, allowed: tuple[str, ...]) -> str:
