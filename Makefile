@@ -53,6 +53,7 @@ lab: setup ## open the notebooks in JupyterLab
 test: setup ## run every test: units, notebooks (nbmake), pipeline and service end to end
 	$(BIN)/pytest $(ARGS)
 
-lint: setup ## ruff on the code, and notebooks committed without outputs
+lint: setup ## ruff (checks and format) on the code, and notebooks committed without outputs
 	$(BIN)/ruff check service scripts tests
+	$(BIN)/ruff format --check service scripts tests
 	$(BIN)/nbstripout --verify notebooks/*.ipynb

@@ -10,8 +10,11 @@ import bentoml
 import pytest
 from support.bentos import build_bento
 
+from scripts.params import PROJECT_ROOT
+
 pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent
+SERVICE = PROJECT_ROOT / "service"
 SERVING_ONLY_ABSENT = ("jupyterlab", "papermill", "pytest", "nbmake", "skl2onnx", "hypothesis")
 
 
@@ -36,3 +39,17 @@ def test_bento_carries_the_model_version_and_service_code_only(iris_run, tmp_pat
         for p in (Path(bento_path) / "src").iterdir()
     )
     assert source == ["bentofile.yaml", "params.yaml", "service"]
+    # Exactly the service package, validation/ included; nothing only the pipeline needs.
+    shipped = {
+        p.relative_to(Path(bento_path) / "src").as_posix()
+        for p in (Path(bento_path) / "src" / "service").rglob("*.py")
+    }
+    assert shipped == {p.relative_to(PROJECT_ROOT).as_posix() for p in SERVICE.rglob("*.py")}
+    assert "service/validation/compiled.py" in shipped
+    for path in shipped:
+        text = (Path(bento_path) / "src" / path).read_text()
+        for training_only in ("scripts", "skl2onnx", "papermill", "sklearn.model_selection"):
+            assert f"import {training_only}" not in text and f"from {training_only}" not in text, (
+                path,
+                training_only,
+            )
