@@ -217,6 +217,9 @@ def test_metadata_describes_the_model(served):
     assert body["lineage"]["run_id"] == served.run.run_dir.name
     assert [f["name"] for f in body["schema"]["features"]] == served.entry.schema.names
     assert body["metrics"]["accuracy"] == served.entry.metrics["accuracy"]
+    # Every expectation the builder writes is compiled: nothing goes to GX per request.
+    assert body["serving"]["prediction_engine"] == "onnx"
+    assert body["serving"]["gx_delegated"] == []
 
 
 def test_openapi_shows_every_feature(served):
