@@ -4,7 +4,15 @@ from support.datasets import mixed_frame
 
 from scripts.data import infer_schema, split_target
 from scripts.onnx_export import export_onnx
-from scripts.training import ESTIMATORS, build_pipeline, holdout_split
+from scripts.params import PROJECT_ROOT, load_params
+from scripts.pipeline import preflight
+from scripts.training import (
+    ESTIMATORS,
+    build_pipeline,
+    effective_hyperparameters,
+    holdout_split,
+    make_estimator,
+)
 from service.errors import PipelineError
 from service.features import model_inputs
 from service.predictor import PipelinePredictor
@@ -43,17 +51,66 @@ def test_unseen_category_does_not_break_prediction():
     assert len(labels) == len(test_x) and np.allclose(probabilities.sum(axis=1), 1)
 
 
-def test_unknown_estimator_and_bad_hyperparameters_are_named():
+def test_unknown_estimator_is_named_with_the_choices():
     features, labels = split_target(mixed_frame(50), "churned")
     schema = infer_schema(features, labels)
-    with pytest.raises(PipelineError, match="unknown estimator 'svm'; choose one of"):
+    with pytest.raises(PipelineError, match="unknown estimator 'svm'; choose one of random_forest"):
         build_pipeline(schema, "svm", {}, 0)
-    with pytest.raises(PipelineError, match="do not fit random_forest"):
-        build_pipeline(schema, "random_forest", {"n_trees": 3}, 0)
 
 
-def test_onnx_inputs_follow_columns_whose_names_skl2onnx_renames():
-    pipeline, schema, test_x = _fit("random_forest")
-    assert "income (usd)" in schema.names
-    report = export_onnx(pipeline, schema, test_x)["report"]
-    assert report["parity"]["passed"], report
+def test_each_estimator_gets_its_own_defaults():
+    assert make_estimator("random_forest", {}, 0).n_estimators == 100
+    assert make_estimator("extra_trees", None, 0).n_estimators == 100
+    assert make_estimator("logistic_regression", {}, 0).max_iter == 1000
+    hgb = make_estimator("hist_gradient_boosting", {}, 0)
+    assert hgb.get_params() == type(hgb)(random_state=0).get_params()
+
+
+def test_overrides_merge_over_the_defaults_without_changing_them():
+    forest = make_estimator("random_forest", {"max_depth": 5}, 7)
+    assert (forest.n_estimators, forest.max_depth, forest.random_state) == (100, 5, 7)
+    assert make_estimator("random_forest", {"n_estimators": 10}, 0).n_estimators == 10
+    assert effective_hyperparameters("logistic_regression", {"C": 0.5}) == {
+        "max_iter": 1000,
+        "C": 0.5,
+    }
+    assert ESTIMATORS["random_forest"].defaults == {"n_estimators": 100}
+
+
+def test_override_the_estimator_does_not_take_names_it_and_the_keys_it_takes():
+    with pytest.raises(PipelineError) as raised:
+        make_estimator("logistic_regression", {"n_estimators": 100, "max_depth": 3}, 0)
+    message = str(raised.value)
+    assert message.startswith(
+        "logistic_regression does not take hyperparameter(s) max_depth, n_estimators; it takes C, "
+    )
+    assert "max_iter" in message and "random_state" not in message
+    assert '-p hyperparameters="{C: 0.5}"' in message
+
+
+def test_random_state_inside_hyperparameters_points_at_its_own_parameter():
+    with pytest.raises(PipelineError, match="pass -p random_state=N"):
+        make_estimator("random_forest", {"random_state": 1}, 0)
+
+
+def test_every_estimator_builds_from_the_params_yaml_defaults():
+    params = load_params()
+    assert params["hyperparameters"] == {}
+    for name, choice in ESTIMATORS.items():
+        model = make_estimator(name, params["hyperparameters"], params["random_state"])
+        assert isinstance(model, choice.cls), name
+        assert model.random_state == params["random_state"], name
+        for key, value in choice.defaults.items():
+            assert model.get_params()[key] == value, (name, key)
+
+
+def test_runner_preflight_rejects_a_bad_override_before_any_notebook():
+    params = {
+        "data_path": str(PROJECT_ROOT / "data" / "iris.csv"),
+        "target": "species",
+        "estimator": "hist_gradient_boosting",
+        "hyperparameters": {"n_estimators": 10},
+        "random_state": 0,
+    }
+    with pytest.raises(PipelineError, match="hist_gradient_boosting does not take .*n_estimators"):
+        preflight(params)
