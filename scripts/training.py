@@ -96,31 +96,53 @@ def make_estimator(name: str, hyperparameters: dict | None, random_state: int) -
     return estimator_choice(name).cls(random_state=random_state, **effective)
 
 
+def numeric_preprocessing(estimator: str) -> Pipeline | str:
+    """Return the step for numeric columns: median imputation unless the estimator routes NaN
+    itself, then scaling if it is linear; "passthrough" when it needs neither."""
+    choice = estimator_choice(estimator)
+    steps = []
+    if choice.impute:
+        steps.append(("impute", SimpleImputer(strategy="median")))
+    if choice.scale:
+        steps.append(("scale", StandardScaler()))
+    # A bare "passthrough" converts to ONNX; a Pipeline holding only "passthrough" does not.
+    return Pipeline(steps) if steps else "passthrough"
+
+
+def categorical_encoder() -> OneHotEncoder:
+    """Return the one-hot encoder for categorical columns."""
+    # A missing category arrives as "" (service.features.MISSING_CATEGORY) and is a category
+    # of its own; a category never seen in training encodes as all zeros.
+    return OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+
+
+def column_transformer(
+    schema: FeatureSchema, numeric_step: object, categorical_step: object
+) -> ColumnTransformer:
+    """Return a ColumnTransformer sending the schema's numeric columns through `numeric_step`
+    and its categorical ones through `categorical_step`; a kind with no column is left out."""
+    numeric = [f.name for f in schema.features if f.kind == "numeric"]
+    categorical = [f.name for f in schema.features if f.kind == "categorical"]
+    transformers = []
+    if numeric:
+        transformers.append(("numeric", numeric_step, numeric))
+    if categorical:
+        transformers.append(("categorical", categorical_step, categorical))
+    return ColumnTransformer(transformers, remainder="drop")
+
+
+def preprocessor(schema: FeatureSchema, estimator: str) -> ColumnTransformer:
+    """Return the preprocessing this project picks for `estimator` on `schema`'s columns."""
+    return column_transformer(schema, numeric_preprocessing(estimator), categorical_encoder())
+
+
 def build_pipeline(
     schema: FeatureSchema, estimator: str, hyperparameters: dict | None, random_state: int
 ) -> Pipeline:
     """Return an unfitted Pipeline: imputation, one-hot encoding, scaling, the estimator."""
-    choice = estimator_choice(estimator)
-    numeric = [f.name for f in schema.features if f.kind == "numeric"]
-    categorical = [f.name for f in schema.features if f.kind == "categorical"]
-    numeric_steps = []
-    if choice.impute:
-        numeric_steps.append(("impute", SimpleImputer(strategy="median")))
-    if choice.scale:
-        numeric_steps.append(("scale", StandardScaler()))
-    transformers = []
-    if numeric:
-        # A bare "passthrough" converts to ONNX; a Pipeline holding only "passthrough" does not.
-        numeric_step = Pipeline(numeric_steps) if numeric_steps else "passthrough"
-        transformers.append(("numeric", numeric_step, numeric))
-    if categorical:
-        # A missing category arrives as "" (service.features.MISSING_CATEGORY) and is a category
-        # of its own; a category never seen in training encodes as all zeros.
-        encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
-        transformers.append(("categorical", encoder, categorical))
     return Pipeline(
         [
-            ("preprocess", ColumnTransformer(transformers, remainder="drop")),
+            ("preprocess", preprocessor(schema, estimator)),
             ("model", make_estimator(estimator, hyperparameters, random_state)),
         ]
     )
@@ -143,13 +165,41 @@ def holdout_split(
 
 
 @dataclass(frozen=True)
-class TrainedRun:
-    pipeline: Pipeline
+class Split:
+    """A training table's feature schema, and its rows split into train and held out."""
+
     schema: FeatureSchema
     train_features: pd.DataFrame
     train_labels: pd.Series
     holdout_features: pd.DataFrame
     holdout_labels: pd.Series
+
+
+def load_split(data_path: str | Path, target: str, test_size: float, random_state: int) -> Split:
+    """Return the checked table at `data_path`, its schema, and its train and held-out rows."""
+    features, labels = split_target(load_table(data_path, target), target)
+    train_x, holdout_x, train_y, holdout_y = holdout_split(
+        features, labels, test_size, random_state
+    )
+    return Split(infer_schema(features, labels), train_x, train_y, holdout_x, holdout_y)
+
+
+def save_trained(run: RunDir, pipeline: Pipeline, split: Split) -> None:
+    """Write what 03_evaluate and the export read: the fitted pipeline (skops, no pickle), the
+    schema, the training features' reference statistics, and the training and held-out rows."""
+    skops.io.dump(pipeline, run.pipeline)
+    run.schema.write_text(json.dumps(split.schema.to_dict(), indent=2))
+    reference = reference_statistics(split.train_features, split.schema)
+    run.reference.write_text(json.dumps(reference, indent=2))
+    split.train_features.to_csv(run.train_features, index=False)
+    holdout = split.holdout_features.assign(**{split.schema.target: split.holdout_labels})
+    holdout.to_csv(run.holdout, index=False)
+
+
+@dataclass(frozen=True)
+class TrainedRun:
+    pipeline: Pipeline
+    split: Split
 
 
 def train_run(
@@ -162,21 +212,14 @@ def train_run(
     test_size: float,
     random_state: int,
 ) -> TrainedRun:
-    """Return the fitted pipeline and its split, after writing them into the run directory."""
-    features, labels = split_target(load_table(data_path, target), target)
-    schema = infer_schema(features, labels)
-    train_x, holdout_x, train_y, holdout_y = holdout_split(
-        features, labels, test_size, random_state
-    )
-    pipeline = build_pipeline(schema, estimator, hyperparameters, random_state)
-    pipeline.fit(model_inputs(train_x, schema), train_y)
+    """Return the fitted pipeline and its split, after writing them into the run directory.
 
-    skops.io.dump(pipeline, run.pipeline)
-    run.schema.write_text(json.dumps(schema.to_dict(), indent=2))
-    run.reference.write_text(json.dumps(reference_statistics(train_x, schema), indent=2))
-    train_x.to_csv(run.train_features, index=False)
-    holdout_x.assign(**{target: holdout_y}).to_csv(run.holdout, index=False)
-    return TrainedRun(pipeline, schema, train_x, train_y, holdout_x, holdout_y)
+    02_train takes the same steps one cell at a time; this is them in one call."""
+    split = load_split(data_path, target, test_size, random_state)
+    pipeline = build_pipeline(split.schema, estimator, hyperparameters, random_state)
+    pipeline.fit(model_inputs(split.train_features, split.schema), split.train_labels)
+    save_trained(run, pipeline, split)
+    return TrainedRun(pipeline, split)
 
 
 def read_schema(run: RunDir) -> FeatureSchema:

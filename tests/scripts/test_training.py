@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 from support.datasets import mixed_frame
 
@@ -6,12 +7,15 @@ from scripts.data import infer_schema, split_target
 from scripts.onnx_export import export_onnx
 from scripts.params import PROJECT_ROOT, load_params
 from scripts.pipeline import preflight
+from scripts.rundir import RunDir
 from scripts.training import (
     ESTIMATORS,
     build_pipeline,
     effective_hyperparameters,
     holdout_split,
     make_estimator,
+    numeric_preprocessing,
+    train_run,
 )
 from service.errors import PipelineError
 from service.features import model_inputs
@@ -114,3 +118,64 @@ def test_runner_preflight_rejects_a_bad_override_before_any_notebook():
     }
     with pytest.raises(PipelineError, match="hist_gradient_boosting does not take .*n_estimators"):
         preflight(params)
+
+
+@pytest.mark.parametrize(
+    ("estimator", "steps"),
+    [
+        ("random_forest", ["impute"]),
+        ("extra_trees", ["impute"]),
+        ("logistic_regression", ["impute", "scale"]),
+        ("hist_gradient_boosting", None),
+    ],
+)
+def test_numeric_preprocessing_follows_the_estimator(estimator, steps):
+    step = numeric_preprocessing(estimator)
+    if steps is None:
+        assert step == "passthrough"
+    else:
+        assert [name for name, _ in step.steps] == steps
+
+
+def test_build_pipeline_composes_preprocessing_and_the_estimator():
+    features, labels = split_target(mixed_frame(50), "churned")
+    schema = infer_schema(features, labels)
+    pipeline = build_pipeline(schema, "logistic_regression", {"C": 0.5}, 0)
+    assert [name for name, _ in pipeline.steps] == ["preprocess", "model"]
+    columns = {name: cols for name, _, cols in pipeline.named_steps["preprocess"].transformers}
+    assert columns == {"numeric": ["age", "income (usd)"], "categorical": ["city", "plan"]}
+    assert pipeline.named_steps["model"].C == 0.5
+
+
+def test_train_run_writes_what_evaluation_and_export_read(tmp_path):
+    csv = tmp_path / "churn.csv"
+    mixed_frame(120).to_csv(csv, index=False)
+    run = RunDir(tmp_path / "run")
+    trained = train_run(
+        run,
+        data_path=csv,
+        target="churned",
+        estimator="random_forest",
+        hyperparameters={"n_estimators": 5},
+        test_size=0.25,
+        random_state=0,
+    )
+    written = {path.name for path in run.root.iterdir()}
+    assert written == {
+        "pipeline.skops",
+        "schema.json",
+        "reference.json",
+        "train_features.csv",
+        "holdout.csv",
+    }
+    assert trained.pipeline.named_steps["model"].n_estimators == 5
+    holdout = pd.read_csv(run.holdout)
+    assert len(holdout) == 30 and list(holdout.columns)[-1] == "churned"
+    assert len(pd.read_csv(run.train_features)) == 90
+
+
+def test_onnx_inputs_follow_columns_whose_names_skl2onnx_renames():
+    pipeline, schema, test_x = _fit("random_forest")
+    assert "income (usd)" in schema.names
+    report = export_onnx(pipeline, schema, test_x)["report"]
+    assert report["parity"]["passed"], report
