@@ -1,6 +1,11 @@
+import ast
+import json
+from pathlib import Path
+
+import papermill
 import pytest
 
-from scripts.params import load_params, parse_override, resolve_params
+from scripts.params import PROJECT_ROOT, load_params, parse_override, resolve_params
 from service.errors import PipelineError
 
 BASE = {"model_name": "iris", "test_size": 0.2, "random_state": 42, "hyperparameters": {"n": 1}}
@@ -60,17 +65,51 @@ def test_parameter_file_must_be_a_mapping(tmp_path):
         load_params(tmp_path / "none.yaml")
 
 
-def test_shipped_params_match_the_notebook_defaults():
-    import ast
-    import json
-    from pathlib import Path
+# Paths the runner sets, or that point at project folders from notebooks/; not user parameters.
+RUNNER_PATHS = {"run_dir", "expectations_dir"}
 
+
+def notebook_drift(notebook: Path, params: dict) -> list[str]:
+    """Return how the notebook's `parameters` cell disagrees with `params`, one line each."""
+    cells = json.loads(notebook.read_text())["cells"]
+    tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(tagged) != 1:
+        return [f"{notebook.name} has {len(tagged)} cells tagged parameters, not 1"]
+    drift = []
+    for node in ast.parse("".join(tagged[0]["source"])).body:
+        name, value = node.targets[0].id, ast.literal_eval(node.value)
+        if name in RUNNER_PATHS:
+            continue
+        if name not in params:
+            drift.append(f"{notebook.name} declares {name}, which params.yaml lacks")
+        elif name == "data_path":  # relative to notebooks/ there, to the project root here
+            if (notebook.parent / value).resolve() != (PROJECT_ROOT / params[name]).resolve():
+                drift.append(f"{notebook.name}: data_path {value!r} is not {params[name]!r}")
+        elif value != params[name]:
+            drift.append(f"{notebook.name}: {name} = {value!r}, params.yaml has {params[name]!r}")
+    return drift
+
+
+def test_shipped_params_match_the_notebook_defaults():
     params = load_params()
-    for notebook in sorted(Path("notebooks").glob("*.ipynb")):
-        cells = json.loads(notebook.read_text())["cells"]
-        tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
-        assert len(tagged) == 1, notebook
-        for node in ast.parse("".join(tagged[0]["source"])).body:
-            name = node.targets[0].id
-            if name in params and name != "data_path":
-                assert ast.literal_eval(node.value) == params[name], (notebook.name, name)
+    notebooks = sorted((PROJECT_ROOT / "notebooks").glob("*.ipynb"))
+    assert len(notebooks) >= 3
+    assert [line for nb in notebooks for line in notebook_drift(nb, params)] == []
+    declared = set().union(*(set(papermill.inspect_notebook(str(nb))) for nb in notebooks))
+    assert set(params) - declared == set(), "params.yaml holds a parameter no notebook declares"
+
+
+def _notebook(directory: Path, source: str) -> Path:
+    path = directory / "00_probe.ipynb"
+    cell = {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": source}
+    path.write_text(json.dumps({"cells": [cell]}))
+    return path
+
+
+def test_drift_check_catches_a_changed_default_and_an_undeclared_parameter(tmp_path):
+    params = {"test_size": 0.2, "data_path": "data/iris.csv"}
+    notebook = _notebook(tmp_path, 'test_size = 0.3\ncolour = "red"\nrun_dir = "x"\n')
+    assert notebook_drift(notebook, params) == [
+        "00_probe.ipynb: test_size = 0.3, params.yaml has 0.2",
+        "00_probe.ipynb declares colour, which params.yaml lacks",
+    ]
