@@ -19,6 +19,7 @@ from bentoml.validators import ContentType
 from starlette.responses import Response
 
 import service.bentoml_fixes  # noqa: F401  (before serving: keeps worker memory flat)
+import service.http_limits  # noqa: F401  (before serving: bounds header bytes and read time)
 from service.api_models import csv_input_spec, predict_input_spec, predict_output_spec
 from service.errors import PipelineError
 from service.request_body import RecordParser

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from service.errors import PipelineError
 
-DEFAULT_MAX_BATCH_ROWS = 10_000
 VALIDATION_ENGINES = ("compiled", "gx")
 PREDICTION_ENGINES = ("onnx", "sklearn")
 
@@ -42,22 +41,64 @@ def _choice(name: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
+def _whole_number(name: str, default: int) -> int:
+    raw = os.environ.get(name, str(default)).strip()
+    if not raw.isdigit() or int(raw) < 1:
+        raise PipelineError(f"{name}={raw!r} must be a positive whole number (default {default})")
+    return int(raw)
+
+
+def _flag(name: str) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw not in ("", "0", "1", "true", "false", "yes", "no"):
+        raise PipelineError(f"{name}={raw!r} must be 1 or 0 (true or false)")
+    return raw in ("1", "true", "yes")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what one request may hold, each enforced before the work it protects."""
+
+    max_body_bytes: int  # 413 before the body is parsed; the count streams as bytes arrive
+    max_header_bytes: int  # 431 while the headers are still arriving
+    header_timeout_seconds: int  # a client that has not sent its headers by then is dropped
+    max_batch_rows: int  # records (or CSV rows) per request
+    max_fields: int  # keys in one record
+    max_string_chars: int  # characters in one string value
+    max_echo_chars: int  # characters of a client's value or key echoed back or logged
+    max_error_failures: int  # failures listed in one error body; the rest are counted
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        return cls(
+            max_body_bytes=_whole_number("MAX_BODY_BYTES", 8 * 1024 * 1024),
+            max_header_bytes=_whole_number("MAX_HEADER_BYTES", 32 * 1024),
+            header_timeout_seconds=_whole_number("HEADER_TIMEOUT_SECONDS", 10),
+            max_batch_rows=_whole_number("MAX_BATCH_ROWS", 10_000),
+            max_fields=_whole_number("MAX_FIELDS", 1_000),
+            max_string_chars=_whole_number("MAX_STRING_CHARS", 1_000),
+            max_echo_chars=_whole_number("MAX_ECHO_CHARS", 64),
+            max_error_failures=_whole_number("MAX_ERROR_FAILURES", 50),
+        )
+
+
 @dataclass(frozen=True)
 class Settings:
     model_tag: str
-    max_batch_rows: int
     validation_engine: str
     prediction_engine: str
+    limits: Limits
+
+    @property
+    def max_batch_rows(self) -> int:
+        return self.limits.max_batch_rows
 
     @classmethod
     def from_env(cls) -> Settings:
-        raw_rows = os.environ.get("MAX_BATCH_ROWS", str(DEFAULT_MAX_BATCH_ROWS))
-        if not raw_rows.isdigit() or int(raw_rows) < 1:
-            raise PipelineError(f"MAX_BATCH_ROWS={raw_rows!r} must be a positive whole number")
         return cls(
             model_tag=os.environ.get("MODEL_TAG") or f"{default_model_name()}:latest",
-            max_batch_rows=int(raw_rows),
             # `gx` and `sklearn` exist to compare against and to fall back on.
             validation_engine=_choice("VALIDATION_ENGINE", VALIDATION_ENGINES),
             prediction_engine=_choice("PREDICTION_ENGINE", PREDICTION_ENGINES),
+            limits=Limits.from_env(),
         )
