@@ -8,7 +8,7 @@ from pathlib import Path
 
 import skops.io
 
-from scripts.lineage import lineage
+from scripts.lineage import lineage, portable_path
 from scripts.onnx_export import export_onnx
 from scripts.parity import parity_report
 from scripts.rundir import RunDir
@@ -52,7 +52,8 @@ def stage_model(run: RunDir, params: dict, repo: Path, run_id: str) -> ModelMeta
     ):
         shutil.copy2(source, staging / file_name)
     record = lineage(repo, Path(params["data_path"]), run_id)
-    (staging / PARAMS_FILE).write_text(json.dumps(params, indent=2))
+    portable = {**params, "data_path": portable_path(Path(params["data_path"]), repo)}
+    (staging / PARAMS_FILE).write_text(json.dumps(portable, indent=2))
     (staging / LINEAGE_FILE).write_text(json.dumps(record, indent=2))
 
     suite = json.loads(run.suite.read_text())

@@ -51,12 +51,24 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+def portable_path(path: Path, repo: Path) -> str:
+    """Return `path` relative to the repository, or its bare name when it lies outside.
+
+    The version travels to other machines and /metadata shows it: the training machine's
+    folders are nobody's business there.
+    """
+    try:
+        return Path(path).resolve().relative_to(Path(repo).resolve()).as_posix()
+    except ValueError:
+        return Path(path).name
+
+
 def lineage(repo: Path, data_path: Path, run_id: str) -> dict:
     """Return the lineage record stored with a model version."""
     return {
         "run_id": run_id,
         **git_state(repo),
-        "data_path": str(data_path),
+        "data_path": portable_path(data_path, repo),
         "data_sha256": sha256_file(data_path),
         "libraries": library_versions(),
     }

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+from pathlib import PurePath
+from typing import Any
 
 import numpy as np
 import orjson
@@ -37,3 +39,17 @@ def prediction_csv(
     buffer = io.StringIO()
     output.to_csv(buffer, index=False)
     return buffer.getvalue()
+
+
+def without_paths(document: Any) -> Any:
+    """Return `document` with every absolute path cut to its file name.
+
+    /metadata must not tell a client where the training machine keeps its files.
+    """
+    if isinstance(document, dict):
+        return {key: without_paths(value) for key, value in document.items()}
+    if isinstance(document, list):
+        return [without_paths(value) for value in document]
+    if isinstance(document, str) and PurePath(document).is_absolute():
+        return PurePath(document).name
+    return document

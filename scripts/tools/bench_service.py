@@ -46,7 +46,7 @@ def sample_records(tag: str, rows: int, seed: int = 0) -> list[dict]:
     version = load_model_version(tag)
     schema = version.schema
     categorical = {f.name: "str" for f in schema.features if f.kind == "categorical"}
-    frame = pd.read_csv(version.lineage["data_path"], dtype=categorical)
+    frame = pd.read_csv(PROJECT_ROOT / version.lineage["data_path"], dtype=categorical)
     sample = frame[schema.names].sample(rows, replace=True, random_state=seed)
     return json.loads(sample.to_json(orient="records"))
 
