@@ -13,6 +13,7 @@ import pandas as pd
 from pandas.api.extensions import ExtensionArray
 
 from service.schema import FeatureSchema
+from service.settings import Limits
 from service.validation.results import (
     MAX_LISTED_ROWS,
     Failure,
@@ -20,7 +21,7 @@ from service.validation.results import (
     failure,
     rows_phrase,
 )
-from service.validation.values import is_number
+from service.validation.values import excerpt, is_number
 
 ArrayLike = np.ndarray | ExtensionArray
 NUMBER_TYPES = {int, float, type(None)}  # bool is a subclass of int, but not its type
@@ -31,12 +32,17 @@ def _are(rows: list[int]) -> str:
     return "is" if len(rows) == 1 else "are"
 
 
+def _have(rows: list[int]) -> str:
+    return "has" if len(rows) == 1 else "have"
+
+
 class RecordParser:
     """Parses `{"records": [...]}` for one feature schema; built once at start-up."""
 
-    def __init__(self, schema: FeatureSchema, max_rows: int):
+    def __init__(self, schema: FeatureSchema, limits: Limits):
         self.schema = schema
-        self.max_rows = max_rows
+        self.limits = limits
+        self.max_rows = limits.max_batch_rows
         self.names = schema.names
         self.known = set(self.names)
         self.numeric = {f.name for f in schema.features if f.kind == "numeric"}
@@ -62,7 +68,7 @@ class RecordParser:
                 400,
                 "invalid_body",
                 'the body must hold exactly one key, "records"'
-                + (f"; it also has {', '.join(map(repr, extra))}" if extra else ""),
+                + (f"; it also has {self.names_excerpt(extra)}" if extra else ""),
             )
         records = document["records"]
         if not isinstance(records, list):
@@ -87,6 +93,14 @@ class RecordParser:
                 "every record must be a JSON object; "
                 f"{rows_phrase(not_objects)} {_are(not_objects)} not",
             )
+        crowded = [i for i, record in enumerate(records) if len(record) > self.limits.max_fields]
+        if crowded:
+            return Rejection(
+                400,
+                "too_many_fields",
+                f"{rows_phrase(crowded)} {_have(crowded)} more than MAX_FIELDS="
+                f"{self.limits.max_fields} fields; this model takes {len(self.names)}",
+            )
         failures = self.field_failures(records)
         columns = {}
         for name in self.names:
@@ -101,6 +115,10 @@ class RecordParser:
                 kind = "a number"
             else:
                 if types <= TEXT_TYPES:
+                    too_long = self.too_long(name, values)
+                    if too_long is not None:
+                        failures.append(too_long)
+                        continue
                     columns[name] = pd.array(values, dtype="str")
                     continue
                 bad = [i for i, v in enumerate(values) if v is not None and not isinstance(v, str)]
@@ -117,6 +135,27 @@ class RecordParser:
         if failures:
             return Rejection.validation_failed(failures)
         return columns
+
+    def too_long(self, name: str, values: list) -> Failure | None:
+        """Return a failure naming the rows whose text is over MAX_STRING_CHARS, if any."""
+        limit = self.limits.max_string_chars
+        rows = [i for i, value in enumerate(values) if value is not None and len(value) > limit]
+        if not rows:
+            return None
+        return failure(
+            "expect_column_value_lengths_to_be_between",
+            name,
+            rows,
+            [values[i] for i in rows[:MAX_LISTED_ROWS]],
+            f"{name} must be at most MAX_STRING_CHARS={limit} characters; "
+            f"{rows_phrase(rows)} {_are(rows)} longer",
+        )
+
+    def names_excerpt(self, names: list[str], shown: int = 5) -> str:
+        """Return client-sent names quoted and cut short, a few of them: never the whole list."""
+        limit = self.limits.max_echo_chars
+        quoted = ", ".join(repr(excerpt(str(name), limit)) for name in names[:shown])
+        return quoted + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
     def field_failures(self, records: list[dict]) -> list[Failure]:
         """Return a failure per unknown field and per missing field, with the rows concerned."""
@@ -136,7 +175,8 @@ class RecordParser:
                     name,
                     rows,
                     [],
-                    f"{name!r} is not a feature of this model ({rows_phrase(rows)}); "
+                    f"{self.names_excerpt([name])} is not a feature of this model "
+                    f"({rows_phrase(rows)}); "
                     f"the features are {', '.join(self.names)}",
                 )
             )
@@ -154,7 +194,7 @@ class RecordParser:
         return failures
 
 
-def csv_frame(content: bytes, schema: FeatureSchema, max_rows: int) -> pd.DataFrame | Rejection:
+def csv_frame(content: bytes, schema: FeatureSchema, limits: Limits) -> pd.DataFrame | Rejection:
     """Return an uploaded CSV as features in schema order (other columns kept aside), or why not."""
     import io
 
@@ -167,15 +207,22 @@ def csv_frame(content: bytes, schema: FeatureSchema, max_rows: int) -> pd.DataFr
         UnicodeDecodeError,
         ValueError,
     ) as error:
-        first_line = (str(error).splitlines() or [type(error).__name__])[0]
+        first_line = (str(error).splitlines() or [type(error).__name__])[0][:200]
         return Rejection(400, "malformed_csv", f"the file is not a readable CSV: {first_line}")
     if frame.empty:
         return Rejection(400, "empty_batch", "the CSV has no data rows")
-    if len(frame) > max_rows:
+    if len(frame) > limits.max_batch_rows:
         return Rejection(
             413,
             "batch_too_large",
-            f"{len(frame)} rows is more than MAX_BATCH_ROWS={max_rows}; split the file",
+            f"{len(frame)} rows is more than MAX_BATCH_ROWS={limits.max_batch_rows}; "
+            "split the file",
+        )
+    if len(frame.columns) > limits.max_fields:
+        return Rejection(
+            400,
+            "too_many_fields",
+            f"the CSV has {len(frame.columns)} columns, more than MAX_FIELDS={limits.max_fields}",
         )
     missing = [name for name in schema.names if name not in frame.columns]
     if missing:
@@ -187,7 +234,23 @@ def csv_frame(content: bytes, schema: FeatureSchema, max_rows: int) -> pd.DataFr
         )
     failures = []
     for feature in schema.features:
-        if feature.kind != "numeric" or pd.api.types.is_numeric_dtype(frame[feature.name]):
+        if feature.kind == "categorical":
+            lengths = frame[feature.name].str.len()
+            rows = np.flatnonzero(lengths.fillna(0).to_numpy() > limits.max_string_chars).tolist()
+            if rows:
+                failures.append(
+                    failure(
+                        "expect_column_value_lengths_to_be_between",
+                        feature.name,
+                        rows,
+                        frame[feature.name].iloc[rows[:MAX_LISTED_ROWS]].tolist(),
+                        f"{feature.name} must be at most MAX_STRING_CHARS="
+                        f"{limits.max_string_chars} characters; {rows_phrase(rows)} "
+                        f"{_are(rows)} longer",
+                    )
+                )
+            continue
+        if pd.api.types.is_numeric_dtype(frame[feature.name]):
             continue
         column = frame[feature.name]
         bad = np.flatnonzero(pd.to_numeric(column, errors="coerce").isna() & column.notna())

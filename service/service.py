@@ -6,6 +6,9 @@ Each endpoint reads top to bottom through these modules:
 - validate and predict: `scoring.py`, the one scoring core (`validation/`, then `predictor.py`)
 - answer: `response_body.py`; every 4xx is a `validation.results.Rejection`
 - the model: `store.py` loads one hash-checked version of the contract in `model_version.py`
+- guards, outermost first: `auth.py` (API keys), `body_limit.py` (bytes before parsing),
+  `http_limits.py` (header bytes and read time); rejections are counted and sampled into the
+  log by `rejection_log.py`
 """
 
 from __future__ import annotations
@@ -20,33 +23,54 @@ from starlette.responses import Response
 
 import service.bentoml_fixes  # noqa: F401  (before serving: keeps worker memory flat)
 import service.http_limits  # noqa: F401  (before serving: bounds header bytes and read time)
-from service.api_models import csv_input_spec, predict_input_spec, predict_output_spec
+from service.api_models import (
+    csv_input_spec,
+    metadata_input_spec,
+    predict_input_spec,
+    predict_output_spec,
+)
+from service.auth import ApiKeyMiddleware, AuthSettings
+from service.body_limit import BodyLimitMiddleware
 from service.errors import PipelineError
+from service.rejection_log import RejectionLog
 from service.request_body import RecordParser
-from service.response_body import json_response, prediction_body, prediction_csv
+from service.response_body import json_response, prediction_body, prediction_csv, without_paths
 from service.scoring import Scorer
-from service.settings import Settings
+from service.settings import Settings, env_flag
 from service.store import load_model_version
 from service.validation.results import Rejection
 
 logger = logging.getLogger("bentoml.model_service")
+# python-multipart logs a WARNING per malformed upload; the 400 and /metrics say it already.
+logging.getLogger("python_multipart").setLevel(logging.ERROR)
 
 try:
     SETTINGS = Settings.from_env()
+    AUTH = AuthSettings.from_env()
     # Read at import: the request schema in /docs comes from the stored feature schema.
     VERSION = load_model_version(SETTINGS.model_tag)
 except PipelineError as error:
     sys.exit(f"model service cannot start: {error}")
+try:
+    # Built here, in the serving process, so a model that cannot load (a corrupt graph whose
+    # hash matches) stops start-up with one line instead of crash-looping the worker.
+    SCORER = Scorer(
+        VERSION,
+        validation_engine=SETTINGS.validation_engine,
+        prediction_engine=SETTINGS.prediction_engine,
+    )
+except Exception as error:  # noqa: BLE001 - onnxruntime and skops raise many types
+    sys.exit(f"model service cannot start: {VERSION.tag} cannot be loaded: {error}"[:2000])
 
-PARSER = RecordParser(VERSION.schema, SETTINGS.max_batch_rows)
+PARSER = RecordParser(VERSION.schema, SETTINGS.limits)
+REJECTIONS = RejectionLog(SETTINGS.limits.max_echo_chars, SETTINGS.rejection_log_seconds)
 
 
 def reject(rejection: Rejection, endpoint: str) -> Response:
-    rules = ", ".join(
-        f"{failure.column or '-'}:{failure.expectation}" for failure in rejection.failures
-    )
-    logger.info("%s rejected %d %s %s", endpoint, rejection.status, rejection.error, rules)
-    return json_response(rejection.body(), status_code=rejection.status)
+    REJECTIONS.record(rejection, endpoint)
+    limits = SETTINGS.limits
+    body = rejection.body(limits.max_error_failures, limits.max_echo_chars)
+    return json_response(body, status_code=rejection.status)
 
 
 def log_fallbacks(scorer: Scorer) -> None:
@@ -61,6 +85,11 @@ def log_fallbacks(scorer: Scorer) -> None:
             len(scorer.delegated),
             rules,
         )
+    if not AUTH.enabled:
+        logger.warning(
+            "no API key is set: anyone who can reach this port can call every endpoint; "
+            "set API_KEYS or API_KEYS_FILE"
+        )
     if SETTINGS.prediction_engine == "onnx" and not VERSION.serves_onnx:
         logger.warning(
             "%s has no ONNX graph (%s); serving the skops pipeline",
@@ -69,21 +98,23 @@ def log_fallbacks(scorer: Scorer) -> None:
         )
 
 
-@bentoml.service(name="model_service", workers=1, traffic={"timeout": 60})
+@bentoml.service(
+    name="model_service",
+    workers=1,
+    traffic={"timeout": 60},
+    # One line per request filled a disk; rejections are sampled by RejectionLog instead.
+    logging={"access": {"enabled": env_flag("ACCESS_LOG")}},
+)
 class ModelService:
     # Declares the model version for `bentoml build`, which packs it into the bento.
     model = bentoml.models.BentoModel(VERSION.tag)
 
     def __init__(self) -> None:
-        self.scorer = Scorer(
-            VERSION,
-            validation_engine=SETTINGS.validation_engine,
-            prediction_engine=SETTINGS.prediction_engine,
-        )
+        self.scorer = SCORER
         log_fallbacks(self.scorer)
 
     @bentoml.api(
-        input_spec=predict_input_spec(VERSION.schema, PARSER),
+        input_spec=predict_input_spec(VERSION.schema, PARSER, VERSION.suite),
         output_spec=predict_output_spec(VERSION.schema),
     )
     async def predict(self, records) -> dict:
@@ -97,9 +128,7 @@ class ModelService:
             prediction_body(VERSION.tag, scored.labels, scored.probabilities, self.scorer.classes)
         )
 
-    @bentoml.api(
-        route="/predict_csv", input_spec=csv_input_spec(VERSION.schema, SETTINGS.max_batch_rows)
-    )
+    @bentoml.api(route="/predict_csv", input_spec=csv_input_spec(VERSION.schema, SETTINGS.limits))
     async def predict_csv(self, file) -> Annotated[str, ContentType("text/csv")]:
         """Predict a CSV of records: the input columns plus the prediction and each probability.
 
@@ -113,7 +142,7 @@ class ModelService:
         csv = prediction_csv(file, scored.labels, scored.probabilities, self.scorer.classes)
         return Response(csv, media_type="text/csv")
 
-    @bentoml.api(route="/metadata")
+    @bentoml.api(route="/metadata", input_spec=metadata_input_spec())
     async def metadata(self) -> dict:
         """Describe the model being served: tag, metrics, parameters, lineage, feature schema."""
         return {
@@ -125,7 +154,12 @@ class ModelService:
                 "gx_delegated": self.scorer.delegated,
             },
             "metrics": VERSION.metrics,
-            "params": VERSION.params,
-            "lineage": VERSION.lineage,
+            "params": without_paths(VERSION.params),
+            "lineage": without_paths(VERSION.lineage),
             "schema": VERSION.schema.to_dict(),
         }
+
+
+if AUTH.enabled:
+    ModelService.add_asgi_middleware(ApiKeyMiddleware, settings=AUTH)
+ModelService.add_asgi_middleware(BodyLimitMiddleware, max_body_bytes=SETTINGS.limits.max_body_bytes)

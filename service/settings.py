@@ -41,14 +41,16 @@ def _choice(name: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
-def _whole_number(name: str, default: int) -> int:
+def _whole_number(name: str, default: int, minimum: int = 1) -> int:
     raw = os.environ.get(name, str(default)).strip()
-    if not raw.isdigit() or int(raw) < 1:
-        raise PipelineError(f"{name}={raw!r} must be a positive whole number (default {default})")
+    if not raw.isdigit() or int(raw) < minimum:
+        raise PipelineError(
+            f"{name}={raw!r} must be a whole number of at least {minimum} (default {default})"
+        )
     return int(raw)
 
 
-def _flag(name: str) -> bool:
+def env_flag(name: str) -> bool:
     raw = os.environ.get(name, "").strip().lower()
     if raw not in ("", "0", "1", "true", "false", "yes", "no"):
         raise PipelineError(f"{name}={raw!r} must be 1 or 0 (true or false)")
@@ -88,6 +90,7 @@ class Settings:
     validation_engine: str
     prediction_engine: str
     limits: Limits
+    rejection_log_seconds: int  # at most one log line per interval per worker; 0 logs each
 
     @property
     def max_batch_rows(self) -> int:
@@ -101,4 +104,5 @@ class Settings:
             validation_engine=_choice("VALIDATION_ENGINE", VALIDATION_ENGINES),
             prediction_engine=_choice("PREDICTION_ENGINE", PREDICTION_ENGINES),
             limits=Limits.from_env(),
+            rejection_log_seconds=_whole_number("REJECTION_LOG_SECONDS", 10, minimum=0),
         )

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from service.validation.values import json_safe
+from service.validation.values import excerpt, json_safe
 
 # How many rows (and their values) one failure lists; `unexpected_count` still counts them all.
 MAX_LISTED_ROWS = 20
@@ -40,13 +40,20 @@ class Failure:
     unexpected_count: int
     message: str
 
-    def to_dict(self) -> dict:
-        """Return the failure as a JSON-safe dict."""
+    def to_dict(self, max_echo_chars: int | None = None) -> dict:
+        """Return the failure as a JSON-safe dict, client text cut to `max_echo_chars`."""
+
+        def echo(value):
+            value = json_safe(value)
+            if max_echo_chars is not None and isinstance(value, str):
+                return excerpt(value, max_echo_chars)
+            return value
+
         return {
             "expectation": self.expectation,
-            "column": self.column,
+            "column": echo(self.column),
             "rows": list(self.rows),
-            "observed": [json_safe(value) for value in self.observed],
+            "observed": [echo(value) for value in self.observed],
             "unexpected_count": self.unexpected_count,
             "message": self.message,
         }
@@ -71,13 +78,18 @@ class Rejection:
             failures,
         )
 
-    def body(self) -> dict:
-        """Return the JSON error body: error, message and each failure."""
-        return {
+    def body(self, max_failures: int | None = None, max_echo_chars: int | None = None) -> dict:
+        """Return the JSON error body: error, message and each failure (the first
+        `max_failures` of them, with how many more there were), client text cut short."""
+        listed = self.failures if max_failures is None else self.failures[:max_failures]
+        body = {
             "error": self.error,
             "message": self.message,
-            "failures": [failure.to_dict() for failure in self.failures],
+            "failures": [failure.to_dict(max_echo_chars) for failure in listed],
         }
+        if len(listed) < len(self.failures):
+            body["failures_not_listed"] = len(self.failures) - len(listed)
+        return body
 
 
 def failure(

@@ -44,3 +44,8 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(key): json_safe(item) for key, item in value.items()}
     return str(value)
+
+
+def excerpt(text: str, limit: int) -> str:
+    """Return `text` cut to `limit` characters, marked with "…" when it was longer."""
+    return text if len(text) <= limit else text[:limit] + "…"

@@ -22,6 +22,8 @@ from service.errors import PipelineError
 
 pytestmark = pytest.mark.integration
 ENTRYPOINT = "/home/bentoml/bento/env/docker/entrypoint.sh"
+KEY = "container-test-key"
+AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
 def _backend() -> str:
@@ -48,15 +50,37 @@ def _cmdline(pid: int) -> bytes:
 class RunningImage:
     """The image's server on a loopback port, stopped and removed however the test ends."""
 
-    def __init__(self, chosen: str, image: str, port: int):
+    def __init__(self, chosen: str, image: str, port: int, env: dict[str, str] | None = None):
         self.chosen, self.image, self.port = chosen, image, port
+        self.env = env or {}
         self.url = f"http://127.0.0.1:{port}"
         self.container = self.process = None
+        self._output = ""
+
+    def wait_exit(self, timeout: float) -> int:
+        """Return the server's exit code, once it has exited of its own accord."""
+        if self.chosen == "docker":
+            done = subprocess.run(
+                ["docker", "wait", self.container], capture_output=True, text=True, timeout=timeout
+            )
+            return int(done.stdout.strip())
+        self._output = self.process.communicate(timeout=timeout)[0].decode(errors="replace")
+        return self.process.returncode
+
+    def output(self) -> str:
+        if self.chosen == "docker":
+            done = subprocess.run(
+                ["docker", "logs", self.container], capture_output=True, text=True
+            )
+            return done.stdout + done.stderr
+        return self._output
 
     def start(self) -> None:
         if self.chosen == "docker":
             self.container = subprocess.run(
-                ["docker", "run", "-d", "-p", f"127.0.0.1:{self.port}:3000", self.image],
+                ["docker", "run", "-d", "-p", f"127.0.0.1:{self.port}:3000"]
+                + [f"--env={name}={value}" for name, value in self.env.items()]
+                + [self.image],
                 capture_output=True,
                 text=True,
                 check=True,
@@ -71,6 +95,7 @@ class RunningImage:
                 "run",
                 "--isolation",
                 "chroot",
+                *[f"--env={name}={value}" for name, value in self.env.items()],
                 self.container,
                 "--",
                 ENTRYPOINT,
@@ -128,23 +153,36 @@ def test_image_serves_good_and_bad_requests(iris_run):
     assert image == iris_run.tag
     print(f"containerize with {chosen}: {seconds:.1f} s")
 
-    running = RunningImage(chosen, image, free_port())
+    # The image requires API keys (API_KEYS_REQUIRED=1): without one it must not serve.
+    keyless = RunningImage(chosen, image, free_port())
+    try:
+        keyless.start()
+        assert keyless.wait_exit(timeout=120) != 0
+        assert "API_KEYS_REQUIRED=1 but no key is set" in keyless.output()
+    finally:
+        keyless.stop()
+
+    running = RunningImage(chosen, image, free_port(), env={"API_KEYS": KEY})
     try:
         running.start()
         print(f"container start to /readyz: {running.wait_ready():.1f} s")
+        assert requests.get(running.url + "/metrics", timeout=30).status_code == 401
         record = {
             "sepal_length_cm": 5.1,
             "sepal_width_cm": 3.5,
             "petal_length_cm": 1.4,
             "petal_width_cm": 0.2,
         }
-        good = requests.post(running.url + "/predict", json={"records": [record]}, timeout=30)
+        good = requests.post(
+            running.url + "/predict", json={"records": [record]}, headers=AUTH, timeout=30
+        )
         assert good.status_code == 200, good.text
         assert good.json()["model"] == iris_run.tag
         assert good.json()["predictions"] == ["setosa"]
         bad = requests.post(
             running.url + "/predict",
             json={"records": [{**record, "sepal_length_cm": 99}]},
+            headers=AUTH,
             timeout=30,
         )
         assert bad.status_code == 400

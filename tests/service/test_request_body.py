@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -7,6 +8,14 @@ import pytest
 from service.api_models import predict_input_spec, record_model
 from service.request_body import RecordParser, Rejection, csv_frame
 from service.schema import Feature, FeatureSchema
+from service.settings import Limits
+
+
+def limits(**overrides) -> Limits:
+    """The default bounds, with `overrides`; MAX_BATCH_ROWS 10 unless told otherwise."""
+    defaults = Limits.from_env()
+    return dataclasses.replace(defaults, **{"max_batch_rows": 10, **overrides})
+
 
 SCHEMA = FeatureSchema(
     features=[
@@ -23,7 +32,7 @@ GOOD = {"age": 30, "city": None, "plan": "pro"}
 
 def _parse(body, max_rows: int = 10):
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return RecordParser(SCHEMA, max_rows).parse(raw)
+    return RecordParser(SCHEMA, limits(max_batch_rows=max_rows)).parse(raw)
 
 
 def test_good_records_become_columns_in_schema_order():
@@ -84,14 +93,14 @@ def test_rows_listed_are_capped_but_counted():
 
 
 def test_csv_keeps_extra_columns_and_flags_text_in_numeric_columns():
-    frame = csv_frame(b"id,age,city,plan\n1,3,east,pro\n2,,,basic\n", SCHEMA, 10)
+    frame = csv_frame(b"id,age,city,plan\n1,3,east,pro\n2,,,basic\n", SCHEMA, limits())
     assert list(frame.columns) == ["id", "age", "city", "plan"]
     assert np.isnan(frame["age"].iloc[1]) and pd.isna(frame["city"].iloc[1])
-    rejection = csv_frame(b"age,city,plan\nold,east,pro\n4,east,pro\n", SCHEMA, 10)
+    rejection = csv_frame(b"age,city,plan\nold,east,pro\n4,east,pro\n", SCHEMA, limits())
     assert rejection.failures[0].rows == [0] and rejection.failures[0].observed == ["old"]
-    missing = csv_frame(b"age,city\n1,east\n", SCHEMA, 10)
+    missing = csv_frame(b"age,city\n1,east\n", SCHEMA, limits())
     assert missing.failures[0].column == "plan"
-    assert csv_frame(b"", SCHEMA, 10).error == "malformed_csv"
+    assert csv_frame(b"", SCHEMA, limits()).error == "malformed_csv"
 
 
 def test_record_model_documents_names_types_nullability_and_categories():
@@ -106,7 +115,7 @@ def test_record_model_documents_names_types_nullability_and_categories():
 def test_input_spec_documents_records_and_parses_with_the_parser():
     import asyncio
 
-    spec = predict_input_spec(SCHEMA, RecordParser(SCHEMA, 10))
+    spec = predict_input_spec(SCHEMA, RecordParser(SCHEMA, limits()))
 
     class FakeRequest:
         async def body(self):
@@ -123,3 +132,52 @@ def test_missing_field_message_offers_null_only_where_the_model_takes_it():
     assert messages["age"] == "age is missing from row 0; send it, as null if unknown"
     rejection = _parse({"records": [{"age": 1, "city": None}]})
     assert rejection.failures[0].message == "plan is missing from row 0; send it"
+
+
+def test_a_record_with_too_many_fields_is_refused_before_its_keys_are_read():
+    record = {**GOOD, **{f"k{i}": 1 for i in range(50)}}
+    rejection = RecordParser(SCHEMA, limits(max_fields=20)).parse(
+        json.dumps({"records": [GOOD, record]}).encode()
+    )
+    assert (rejection.status, rejection.error) == (400, "too_many_fields")
+    assert rejection.message.startswith("row 1 has more than MAX_FIELDS=20 fields")
+
+
+def test_a_long_string_is_refused_and_echoed_short():
+    value = "x" * 5000
+    rejection = RecordParser(SCHEMA, limits(max_string_chars=100)).parse(
+        json.dumps({"records": [{**GOOD, "plan": value}]}).encode()
+    )
+    (failure,) = rejection.failures
+    assert (failure.column, failure.rows) == ("plan", [0])
+    assert "at most MAX_STRING_CHARS=100 characters" in failure.message
+    (echoed,) = rejection.body(max_echo_chars=64)["failures"][0]["observed"]
+    assert echoed == "x" * 64 + "…"
+
+
+def test_unknown_keys_are_listed_a_few_at_a_time_and_cut_short():
+    long_name = "evil\nINFO forged line " + "y" * 500
+    records = [{**GOOD, long_name: 1, **{f"u{i}": 1 for i in range(200)}}]
+    rejection = RecordParser(SCHEMA, limits()).parse(json.dumps({"records": records}).encode())
+    body = rejection.body(max_failures=50, max_echo_chars=64)
+    assert len(body["failures"]) == 50 and body["failures_not_listed"] == 151
+    assert all(len(f["column"]) <= 65 for f in body["failures"])
+    assert all(len(f["message"]) < 400 for f in body["failures"])
+    assert len(json.dumps(body)) < 30_000
+
+
+def test_extra_top_level_keys_are_named_a_few_at_a_time():
+    document = {"records": [GOOD], **{f"extra{i}": 1 for i in range(1000)}}
+    rejection = RecordParser(SCHEMA, limits()).parse(json.dumps(document).encode())
+    assert rejection.error == "invalid_body"
+    assert rejection.message.endswith("and 995 more") and len(rejection.message) < 300
+
+
+def test_csv_with_too_many_columns_or_long_text_is_refused():
+    wide = ",".join(f"c{i}" for i in range(30)) + "\n" + ",".join("1" * 30) + "\n"
+    assert csv_frame(wide.encode(), SCHEMA, limits(max_fields=20)).error == "too_many_fields"
+    long_text = b"age,city,plan\n1,east," + b"p" * 300 + b"\n"
+    rejection = csv_frame(long_text, SCHEMA, limits(max_string_chars=100))
+    assert [f.expectation for f in rejection.failures] == [
+        "expect_column_value_lengths_to_be_between"
+    ]
