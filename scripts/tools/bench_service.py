@@ -28,13 +28,21 @@ import requests
 from scripts.params import PROJECT_ROOT
 from scripts.tools.bento_process import BentoServer, descendants
 
+BENCH_KEY = "bench-key-0123456789abcdef"
+# label: (serve target, environment, request headers)
 SERVERS = {
-    "service (compiled + ONNX)": ("service.service:ModelService", {}),
+    "service (compiled + ONNX)": ("service.service:ModelService", {}, {}),
+    "service, API key on": (
+        "service.service:ModelService",
+        {"API_KEYS": BENCH_KEY},
+        {"Authorization": f"Bearer {BENCH_KEY}"},
+    ),
     "service (GX + scikit-learn)": (
         "service.service:ModelService",
         {"VALIDATION_ENGINE": "gx", "PREDICTION_ENGINE": "sklearn"},
+        {},
     ),
-    "constant BentoML endpoint": ("scripts.tools.bench_baseline:ConstantService", {}),
+    "constant BentoML endpoint": ("scripts.tools.bench_baseline:ConstantService", {}, {}),
 }
 ROW_COUNTS = (1, 100, 10_000)
 
@@ -51,12 +59,19 @@ def sample_records(tag: str, rows: int, seed: int = 0) -> list[dict]:
     return json.loads(sample.to_json(orient="records"))
 
 
-def wrk(url: str, body_file: Path, connections: int, seconds: int) -> dict:
+def wrk(
+    url: str, body_file: Path, connections: int, seconds: int, headers: dict | None = None
+) -> dict:
     """Return p50, p99 (ms) and requests/s from one wrk run."""
     script = body_file.with_suffix(".lua")
+    extra = "".join(
+        f"wrk.headers[{json.dumps(name)}] = {json.dumps(value)}\n"
+        for name, value in (headers or {}).items()
+    )
     script.write_text(
         'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-        f"local f = io.open({json.dumps(str(body_file))}, 'rb')\n"
+        + extra
+        + f"local f = io.open({json.dumps(str(body_file))}, 'rb')\n"
         "wrk.body = f:read('*a')\nf:close()\n"
     )
     done = subprocess.run(
@@ -136,7 +151,9 @@ def inprocess(tag: str) -> None:
     print(json.dumps(timings))
 
 
-def bench_one(label: str, target: str, env: dict, tag: str, body_file: Path, args) -> dict:
+def bench_one(
+    label: str, target: str, env: dict, headers: dict, tag: str, body_file: Path, args
+) -> dict:
     log = Path(tempfile.mkdtemp()) / "server.log"
     server = BentoServer({**env, "MODEL_TAG": tag}, log, target=target)
     started = time.perf_counter()
@@ -147,15 +164,17 @@ def bench_one(label: str, target: str, env: dict, tag: str, body_file: Path, arg
             server.url + "/predict",
             data=body_file.read_bytes(),
             timeout=30,
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", **headers},
         )
         response.raise_for_status()
-        wrk(server.url, body_file, 8, 3)  # warm-up
+        wrk(server.url, body_file, 8, 3, headers)  # warm-up
         row["rss_warm_mib"] = worker_rss_mib(server.process.pid)
-        row.update({f"c1_{k}": v for k, v in wrk(server.url, body_file, 1, args.duration).items()})
-        row.update({f"c8_{k}": v for k, v in wrk(server.url, body_file, 8, args.duration).items()})
+        c1 = wrk(server.url, body_file, 1, args.duration, headers)
+        c8 = wrk(server.url, body_file, 8, args.duration, headers)
+        row.update({f"c1_{k}": v for k, v in c1.items()})
+        row.update({f"c8_{k}": v for k, v in c8.items()})
         if args.soak:
-            row["soak"] = wrk(server.url, body_file, 8, args.soak)
+            row["soak"] = wrk(server.url, body_file, 8, args.soak, headers)
         row["rss_after_soak_mib"] = worker_rss_mib(server.process.pid)
     finally:
         server.stop()
@@ -190,6 +209,12 @@ def main() -> int:
     parser.add_argument("--model", help="model tag (default: <model_name>:latest from params.yaml)")
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--soak", type=int, default=60, help="seconds of load for the RSS figure")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=list(SERVERS),
+        help="bench only this server (repeatable); the constant endpoint always runs",
+    )
     parser.add_argument("--inprocess", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     from service.settings import default_model_name
@@ -206,9 +231,14 @@ def main() -> int:
     tag = str(find_model(tag).tag)
     body_file = Path(tempfile.mkdtemp()) / "one_row.json"
     body_file.write_text(json.dumps({"records": sample_records(tag, 1)}))
+    chosen = {
+        label: spec
+        for label, spec in SERVERS.items()
+        if not args.only or label in args.only or label == "constant BentoML endpoint"
+    }
     results = {
-        label: bench_one(label, target, env, tag, body_file, args)
-        for label, (target, env) in SERVERS.items()
+        label: bench_one(label, target, env, headers, tag, body_file, args)
+        for label, (target, env, headers) in chosen.items()
     }
     print(f"model {tag}, one worker each, wrk on 127.0.0.1, {args.duration} s per figure\n")
     print(table(results, args))

@@ -10,7 +10,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import threading
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ import yaml
 
 from scripts.tools.bench_service import worker_rss_mib
 from scripts.tools.bento_process import BentoServer, run_to_exit
+from scripts.tools.hostile_probe import raw_request
 from service.model_version import ONNX_FILE, sha256_file
 
 pytestmark = pytest.mark.integration
@@ -61,31 +61,6 @@ def post(server, body, path="/predict", headers=AUTH, **kwargs) -> requests.Resp
 
 def assert_memory_bounded(server) -> None:
     assert worker_rss_mib(server.process.pid) < 2 * server.idle_rss
-
-
-def raw_request(port: int, head: bytes, body_chunks, timeout: float = 5.0) -> tuple[int, float]:
-    """Send `head` then body chunks until the server answers; return (status, seconds)."""
-    started = time.monotonic()
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(head)
-        sock.setblocking(False)
-        answer = b""
-        for chunk in body_chunks:
-            try:
-                answer += sock.recv(65536)
-            except BlockingIOError:
-                pass
-            if answer:
-                break
-            try:
-                sock.sendall(chunk)
-            except (BlockingIOError, BrokenPipeError, ConnectionResetError):
-                time.sleep(0.01)
-        sock.setblocking(True)
-        sock.settimeout(timeout)
-        while b"\r\n" not in answer:
-            answer += sock.recv(65536)
-    return int(answer.split(b" ", 2)[1]), time.monotonic() - started
 
 
 # --- 9: authentication -----------------------------------------------------------------
