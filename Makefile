@@ -29,9 +29,9 @@ setup: $(VENV)/.synced ## create .venv from uv.lock (installs uv with pip if mis
 pipeline: setup ## run the notebooks and export the model; ARGS="-p name=value ..."
 	$(BIN)/python scripts/pipeline.py $(ARGS)
 
-serve: setup ## serve the model on 127.0.0.1:3000 (PORT=...); runs the pipeline first if needed
+serve: setup ## serve the model on 127.0.0.1:3000 (PORT=...; https with SSL_CERTFILE=... SSL_KEYFILE=...); runs the pipeline first if needed
 	@$(BIN)/bentoml models get $(MODEL_NAME):latest >/dev/null 2>&1 || $(MAKE) --no-print-directory pipeline
-	$(BIN)/bentoml serve service.service:ModelService --host 127.0.0.1 --port $(PORT)
+	$(BIN)/bentoml serve service.service:ModelService --host 127.0.0.1 --port $(PORT) $(if $(SSL_CERTFILE),--ssl-certfile $(SSL_CERTFILE) --ssl-keyfile $(SSL_KEYFILE))
 
 build/requirements.txt: uv.lock
 	@mkdir -p build

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import requests
@@ -41,22 +42,35 @@ def free_port() -> int:
 
 
 class BentoServer:
-    """Starts the service with the given environment; `url` is set once /readyz answers 200."""
+    """Starts the service with the given environment; `url` is set once /readyz answers 200.
+
+    `extra_args` go to `bentoml serve` as they are. With `https_ca` (the CA or self-signed
+    certificate that signed the server's certificate, for `--ssl-certfile`), `url` is
+    https and readiness is checked against that CA.
+    """
 
     def __init__(
-        self, env: dict[str, str], log_path: Path, target: str = "service.service:ModelService"
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        target: str = "service.service:ModelService",
+        extra_args: Sequence[str] = (),
+        https_ca: Path | None = None,
     ):
         self.env = {**os.environ, **env}
         self.log_path = log_path
         self.target = target
+        self.extra_args = list(extra_args)
+        self.verify: str | bool = str(https_ca) if https_ca else True
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if https_ca else 'http'}://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 90) -> BentoServer:
+        command = [BENTOML, "serve", self.target, "--host", "127.0.0.1", "--port", str(self.port)]
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
-                [BENTOML, "serve", self.target, "--host", "127.0.0.1", "--port", str(self.port)],
+                [*command, *self.extra_args],
                 cwd=PROJECT_ROOT,
                 env=self.env,
                 stdout=log,
@@ -78,7 +92,8 @@ class BentoServer:
                     f"bentoml serve exited with {self.process.returncode}:\n{self.log()}"
                 )
             try:
-                if requests.get(f"{self.url}/readyz", timeout=5).status_code == 200:
+                ready = requests.get(f"{self.url}/readyz", timeout=5, verify=self.verify)
+                if ready.status_code == 200:
                     return
             except (requests.ConnectionError, requests.Timeout):
                 pass
