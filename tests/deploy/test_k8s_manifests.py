@@ -15,16 +15,18 @@ import yaml
 
 from scripts.params import PROJECT_ROOT
 from scripts.tools.set_image import set_image
+from service.auth import AuthSettings
 from service.errors import PipelineError
 
 K8S = PROJECT_ROOT / "deploy" / "k8s"
 TRACKS = ("blue", "green")
-KUSTOMIZATIONS = ("base", "overlays/blue", "overlays/green", "live")
+KUSTOMIZATIONS = ("base", "overlays/blue", "overlays/green", "live", "api-keys")
 # The oldest Kubernetes the manifests are meant for; kubernetes-validate ships its schemas.
 KUBERNETES_VERSION = "1.33"
 KUBECTL = shutil.which("kubectl")
 VALIDATE = Path(sys.executable).with_name("kubernetes-validate")
 BENTOML_UID = 1034  # the user BentoML's Dockerfile creates
+API_KEYS_MOUNT = "/var/run/secrets/model-service/api-keys"
 
 pytestmark = pytest.mark.skipif(
     KUBECTL is None, reason="kubectl is not installed, so kustomize cannot render the manifests"
@@ -71,7 +73,8 @@ def test_every_kustomization_validates_against_the_kubernetes_schemas(tmp_path):
     # It exits 0 with only a WARN line for an apiVersion it has no schema for.
     problems = [line for line in output.splitlines() if line.startswith(("WARN", "ERROR"))]
     assert done.returncode == 0 and not problems, output
-    assert output.count(" passed for resource ") == 1 + 4 * 3, output
+    # live and api-keys hold one object each; base and each overlay five.
+    assert output.count(" passed for resource ") == 1 + 1 + 5 * 3, output
 
 
 @pytest.mark.parametrize("track", TRACKS)
@@ -128,6 +131,7 @@ def test_every_object_of_a_track_is_named_and_selects_by_its_track(tracks, track
         "Service",
         "HorizontalPodAutoscaler",
         "PodDisruptionBudget",
+        "NetworkPolicy",
     }
     assert all(o["metadata"]["name"] == f"model-service-{track}" for o in objects)
     deployment = one(objects, "Deployment")
@@ -169,3 +173,106 @@ def test_set_image_rejects_a_name_that_already_has_a_tag(tmp_path):
     shutil.copytree(K8S, tmp_path / "k8s")
     with pytest.raises(PipelineError, match="--name 'iris:1' holds a tag"):
         set_image(tmp_path / "k8s" / "overlays" / "blue", "iris:1", tag="2")
+
+
+@pytest.fixture(scope="module")
+def api_keys_secret() -> dict:
+    return one(render(K8S / "api-keys"), "Secret")
+
+
+@pytest.mark.parametrize("track", TRACKS)
+def test_api_keys_come_from_the_mounted_secret(tracks, track, api_keys_secret):
+    pod = one(tracks[track], "Deployment")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    volumes = [v for v in pod["volumes"] if "secret" in v]
+    assert [v["secret"]["secretName"] for v in volumes] == [api_keys_secret["metadata"]["name"]]
+    # Not suffixed per track: both tracks accept the keys clients already have.
+    assert api_keys_secret["metadata"]["name"] == "model-service-api-keys"
+    assert volumes[0]["secret"]["defaultMode"] == 0o440
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == volumes[0]["name"]]
+    assert mount == {"name": volumes[0]["name"], "mountPath": API_KEYS_MOUNT, "readOnly": True}
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert "API_KEYS" not in env, "keys belong in the Secret, not in the manifest"
+    assert env["API_KEYS_REQUIRED"] == "1"
+    folder, _, key = env["API_KEYS_FILE"].rpartition("/")
+    assert folder == API_KEYS_MOUNT
+    assert key in api_keys_secret["stringData"]
+
+
+def test_the_placeholder_secret_stops_start_up_until_a_key_is_set(
+    tracks, api_keys_secret, tmp_path, monkeypatch
+):
+    # The environment the Deployment gives, with the file the Secret would mount.
+    (container,) = one(tracks["blue"], "Deployment")["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    key_file = tmp_path / env["API_KEYS_FILE"].rpartition("/")[2]
+    monkeypatch.delenv("API_KEYS", raising=False)
+    monkeypatch.setenv("API_KEYS_REQUIRED", env["API_KEYS_REQUIRED"])
+    monkeypatch.setenv("API_KEYS_FILE", str(key_file))
+    key_file.write_text(api_keys_secret["stringData"][key_file.name])
+    with pytest.raises(PipelineError, match="holds no key"):
+        AuthSettings.from_env()
+    key_file.write_text("# rotating\nnew-key-2\nold-key-1\n")
+    settings = AuthSettings.from_env()
+    assert settings.enabled and settings.required
+    monkeypatch.delenv("API_KEYS_FILE")
+    with pytest.raises(PipelineError, match="API_KEYS_REQUIRED=1"):
+        AuthSettings.from_env()
+
+
+def selects(selector: dict, labels: dict[str, str]) -> bool:
+    """Return whether a Kubernetes label selector matches `labels` (an empty one matches all)."""
+    if not selector.get("matchLabels", {}).items() <= labels.items():
+        return False
+    for expression in selector.get("matchExpressions", []):
+        key, operator = expression["key"], expression["operator"]
+        if operator == "In":
+            matched = labels.get(key) in expression["values"]
+        elif operator == "NotIn":
+            matched = labels.get(key) not in expression["values"]
+        else:
+            matched = (key in labels) == (operator == "Exists")
+        if not matched:
+            return False
+    return True
+
+
+def admitted(policy: dict, pod_labels: dict[str, str], port: str) -> bool:
+    """Return whether `policy` lets a pod with `pod_labels`, in any namespace, reach `port`."""
+    for rule in policy["spec"].get("ingress", []):
+        if port not in [p["port"] for p in rule.get("ports", [{"port": port}])]:
+            continue
+        for peer in rule.get("from", []):
+            assert "ipBlock" not in peer, "an ipBlock admits by address, not by workload"
+            # Every peer names pods; none admits a whole namespace or every pod.
+            assert peer.get("podSelector"), peer
+            if selects(peer["podSelector"], pod_labels):
+                return True
+    return False
+
+
+@pytest.mark.parametrize("track", TRACKS)
+def test_network_policy_admits_only_the_gateway_and_prometheus(tracks, track):
+    policy = one(tracks[track], "NetworkPolicy")
+    deployment = one(tracks[track], "Deployment")
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert policy["spec"]["podSelector"] == deployment["spec"]["selector"]
+    assert selects(policy["spec"]["podSelector"], pod_labels)
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    (port,) = container["ports"]
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": port["name"]}]
+    gateway = {"app.kubernetes.io/component": "gateway", "app.kubernetes.io/name": "envoy"}
+    prometheus = {"app.kubernetes.io/name": "prometheus"}
+    assert admitted(policy, gateway, port["name"])
+    assert admitted(policy, prometheus, port["name"])
+    assert len(rule["from"]) == 2
+    for other in (
+        {},
+        {"app": "client"},
+        {"app.kubernetes.io/component": "frontend"},
+        pod_labels,  # another model-service pod, of this track or the other
+        {**pod_labels, "track": next(t for t in TRACKS if t != track)},
+    ):
+        assert not admitted(policy, other, port["name"]), other
