@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from service.drift import numeric_bins, quantile_edges
 from service.schema import FeatureSchema
 
 BINS = 10
@@ -19,8 +20,12 @@ def reference_statistics(features: pd.DataFrame, schema: FeatureSchema) -> dict:
         present = column.dropna()
         if feature.kind == "numeric":
             values = present.astype("float64").to_numpy()
-            edges = np.unique(np.quantile(values, np.linspace(0, 1, BINS + 1)))
-            counts, _ = np.histogram(values, bins=edges) if len(edges) > 1 else ([len(values)], 0)
+            edges = quantile_edges(values, BINS)
+            bins = max(len(edges) - 1, 1)
+            # Counted by the service's own binning, so live and training shares match.
+            counts = np.bincount(
+                numeric_bins(feature.name, _unbinned(edges, bins)).bin_of(values), minlength=bins
+            )[:bins]
             stats[feature.name] = {
                 "kind": "numeric",
                 "count": int(len(values)),
@@ -41,3 +46,8 @@ def reference_statistics(features: pd.DataFrame, schema: FeatureSchema) -> dict:
                 "category_shares": {str(k): float(v) for k, v in shares.items()},
             }
     return stats
+
+
+def _unbinned(edges: np.ndarray, bins: int) -> dict:
+    """Return numeric statistics with these edges and no shares yet, for counting into them."""
+    return {"bin_edges": edges.tolist(), "bin_shares": [0.0] * bins, "null_share": 0.0}

@@ -1,5 +1,7 @@
 """The request and response models BentoML shows in /docs, built from the stored feature schema."""
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
@@ -12,6 +14,11 @@ from service.schema import Feature, FeatureSchema
 from service.settings import Limits
 from service.validation.results import Rejection
 from service.validation.values import is_number
+
+
+def _ignore(seconds: float) -> None:
+    """Where parse times go when nobody records them."""
+
 
 # An enum longer than this helps nobody in Swagger UI; the suite still checks the set.
 MAX_ENUM_VALUES = 50
@@ -73,7 +80,10 @@ def record_model(schema: FeatureSchema, suite: dict | None = None, max_string_ch
 
 
 def predict_input_spec(
-    schema: FeatureSchema, parser: RecordParser, suite: dict | None = None
+    schema: FeatureSchema,
+    parser: RecordParser,
+    suite: dict | None = None,
+    observe_parse: Callable[[float], None] = _ignore,
 ) -> type[IODescriptor]:
     """Return the /predict input spec: documented by pydantic, parsed by `parser`.
 
@@ -92,12 +102,18 @@ def predict_input_spec(
     class PredictRequest(documented):
         @classmethod
         async def from_http_request(cls, request, serde):
-            return cls.model_construct(records=parser.parse(await request.body()))
+            body = await request.body()
+            started = time.perf_counter()
+            records = parser.parse(body)
+            observe_parse(time.perf_counter() - started)
+            return cls.model_construct(records=records)
 
     return PredictRequest
 
 
-def csv_input_spec(schema: FeatureSchema, limits: Limits) -> type[IODescriptor]:
+def csv_input_spec(
+    schema: FeatureSchema, limits: Limits, observe_parse: Callable[[float], None] = _ignore
+) -> type[IODescriptor]:
     """Return the /predict_csv input spec: a multipart `file` field, or a text/csv body.
 
     Parsed here for the same reason as /predict: one error shape, whatever the upload.
@@ -112,10 +128,12 @@ def csv_input_spec(schema: FeatureSchema, limits: Limits) -> type[IODescriptor]:
         @classmethod
         async def from_http_request(cls, request, serde):
             content_type = request.headers.get("content-type", "")
+            started = time.perf_counter()
             if content_type.startswith("multipart/form-data"):
                 parsed = await _multipart_csv(request, schema, limits)
             else:
                 parsed = csv_frame(await request.body(), schema, limits)
+            observe_parse(time.perf_counter() - started)
             return cls.model_construct(file=parsed)
 
     return PredictCsvRequest

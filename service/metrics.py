@@ -3,6 +3,8 @@
 BentoML points PROMETHEUS_MULTIPROC_DIR at a fresh folder for its workers and builds /metrics
 from that folder alone, so a metric created before the worker is set up is silently missing
 (DESIGN.md). Making them on first use, in the worker, avoids that whatever imports this module.
+Every label takes values from a bounded set: routes, error codes, the suite's expectations and
+the model's columns, classes and bins; never a client's text.
 """
 
 from __future__ import annotations
@@ -10,15 +12,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge, Histogram
 
 PREFIX = "model_service"
+ROW_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000)
+STAGE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
 
 
 @dataclass(frozen=True)
 class ServiceMetrics:
     auth_failures: Counter
     rejections: Counter
+    failed_expectations: Counter
+    predictions: Counter
+    request_rows: Histogram
+    stage_seconds: Histogram
+    model_info: Gauge
+    drift_rows: Counter
+    drift_reference_share: Gauge
 
 
 @cache
@@ -34,5 +45,39 @@ def service_metrics() -> ServiceMetrics:
             f"{PREFIX}_rejected_requests",
             "Requests answered with a 4xx of the project's error body, by error and endpoint",
             ["error", "endpoint"],
+        ),
+        failed_expectations=Counter(
+            f"{PREFIX}_failed_expectations",
+            "Failed expectations in rejected requests, by expectation type and column",
+            ["expectation", "column"],
+        ),
+        predictions=Counter(
+            f"{PREFIX}_predictions", "Rows predicted, by predicted class", ["class"]
+        ),
+        request_rows=Histogram(
+            f"{PREFIX}_request_rows", "Rows per scored request", buckets=ROW_BUCKETS
+        ),
+        stage_seconds=Histogram(
+            f"{PREFIX}_stage_seconds",
+            "Time spent per request in each stage: parse, validate, predict",
+            ["stage"],
+            buckets=STAGE_BUCKETS,
+        ),
+        model_info=Gauge(
+            f"{PREFIX}_model_info",
+            "The model version being served (1), by tag, name and version",
+            ["model", "name", "version"],
+            multiprocess_mode="max",
+        ),
+        drift_rows=Counter(
+            f"{PREFIX}_drift_rows",
+            "Validated rows counted into each feature's reference bins",
+            ["feature", "bin"],
+        ),
+        drift_reference_share=Gauge(
+            f"{PREFIX}_drift_reference_share",
+            "Share of the training rows in each bin of each feature",
+            ["feature", "bin"],
+            multiprocess_mode="max",
         ),
     )

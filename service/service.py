@@ -5,6 +5,7 @@ Each endpoint reads top to bottom through these modules:
 - parse: `request_body.py` (JSON records, CSV uploads) behind the input specs of `api_models.py`
 - validate and predict: `scoring.py`, the one scoring core (`validation/`, then `predictor.py`)
 - answer: `response_body.py`; every 4xx is a `validation.results.Rejection`
+- observe: `monitoring.py` times the stages and counts classes and drift bins for /metrics
 - the model: `store.py` loads one hash-checked version of the contract in `model_version.py`
 - guards, outermost first: `auth.py` (API keys), `body_limit.py` (bytes before parsing),
   `http_limits.py` (header bytes and read time); rejections are counted and sampled into the
@@ -32,10 +33,11 @@ from service.api_models import (
 from service.auth import ApiKeyMiddleware, AuthSettings
 from service.body_limit import BodyLimitMiddleware
 from service.errors import PipelineError
+from service.monitoring import Monitor
 from service.rejection_log import RejectionLog
 from service.request_body import RecordParser
 from service.response_body import json_response, prediction_body, prediction_csv, without_paths
-from service.scoring import Scorer
+from service.scoring import Scored, Scorer
 from service.settings import Settings, env_flag
 from service.store import load_model_version
 from service.validation.results import Rejection
@@ -64,10 +66,22 @@ except Exception as error:  # noqa: BLE001 - onnxruntime and skops raise many ty
 
 PARSER = RecordParser(VERSION.schema, SETTINGS.limits)
 REJECTIONS = RejectionLog(SETTINGS.limits.max_echo_chars, SETTINGS.rejection_log_seconds)
+MONITOR = Monitor(VERSION, SCORER) if SETTINGS.monitoring else None
+
+
+def score(columns) -> Scored | Rejection:
+    return MONITOR.score(columns) if MONITOR is not None else SCORER.score(columns)
+
+
+def observe_parse(seconds: float) -> None:
+    if MONITOR is not None:
+        MONITOR.observe_parse(seconds)
 
 
 def reject(rejection: Rejection, endpoint: str) -> Response:
     REJECTIONS.record(rejection, endpoint)
+    if MONITOR is not None:
+        MONITOR.rejected(rejection)
     limits = SETTINGS.limits
     body = rejection.body(limits.max_error_failures, limits.max_echo_chars)
     return json_response(body, status_code=rejection.status)
@@ -100,7 +114,7 @@ def log_fallbacks(scorer: Scorer) -> None:
 
 @bentoml.service(
     name="model_service",
-    workers=1,
+    workers=SETTINGS.workers,
     traffic={"timeout": 60},
     # One line per request filled a disk; rejections are sampled by RejectionLog instead.
     logging={"access": {"enabled": env_flag("ACCESS_LOG")}},
@@ -112,23 +126,28 @@ class ModelService:
     def __init__(self) -> None:
         self.scorer = SCORER
         log_fallbacks(self.scorer)
+        if MONITOR is not None:
+            MONITOR.start()  # in the worker, where BentoML's metrics folder is set
 
     @bentoml.api(
-        input_spec=predict_input_spec(VERSION.schema, PARSER, VERSION.suite),
+        input_spec=predict_input_spec(VERSION.schema, PARSER, VERSION.suite, observe_parse),
         output_spec=predict_output_spec(VERSION.schema),
     )
     async def predict(self, records) -> dict:
         """Predict the class of each record; a record that breaks the suite gets a 400."""
         if isinstance(records, Rejection):
             return reject(records, "/predict")
-        scored = self.scorer.score(records)
+        scored = score(records)
         if isinstance(scored, Rejection):
             return reject(scored, "/predict")
         return json_response(
             prediction_body(VERSION.tag, scored.labels, scored.probabilities, self.scorer.classes)
         )
 
-    @bentoml.api(route="/predict_csv", input_spec=csv_input_spec(VERSION.schema, SETTINGS.limits))
+    @bentoml.api(
+        route="/predict_csv",
+        input_spec=csv_input_spec(VERSION.schema, SETTINGS.limits, observe_parse),
+    )
     async def predict_csv(self, file) -> Annotated[str, ContentType("text/csv")]:
         """Predict a CSV of records: the input columns plus the prediction and each probability.
 
@@ -136,7 +155,7 @@ class ModelService:
         """
         if isinstance(file, Rejection):
             return reject(file, "/predict_csv")
-        scored = self.scorer.score(file[VERSION.schema.names])
+        scored = score(file[VERSION.schema.names])
         if isinstance(scored, Rejection):
             return reject(scored, "/predict_csv")
         csv = prediction_csv(file, scored.labels, scored.probabilities, self.scorer.classes)

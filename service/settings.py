@@ -50,8 +50,8 @@ def _whole_number(name: str, default: int, minimum: int = 1) -> int:
     return int(raw)
 
 
-def env_flag(name: str) -> bool:
-    raw = os.environ.get(name, "").strip().lower()
+def env_flag(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name, "1" if default else "").strip().lower()
     if raw not in ("", "0", "1", "true", "false", "yes", "no"):
         raise PipelineError(f"{name}={raw!r} must be 1 or 0 (true or false)")
     return raw in ("1", "true", "yes")
@@ -91,6 +91,8 @@ class Settings:
     prediction_engine: str
     limits: Limits
     rejection_log_seconds: int  # at most one log line per interval per worker; 0 logs each
+    monitoring: bool  # stage times, classes and drift in /metrics (MONITORING=0 turns off)
+    workers: int  # worker processes; /metrics adds up all of them
 
     @property
     def max_batch_rows(self) -> int:
@@ -105,4 +107,6 @@ class Settings:
             prediction_engine=_choice("PREDICTION_ENGINE", PREDICTION_ENGINES),
             limits=Limits.from_env(),
             rejection_log_seconds=_whole_number("REJECTION_LOG_SECONDS", 10, minimum=0),
+            monitoring=env_flag("MONITORING", default=True),
+            workers=_whole_number("WORKERS", 1),
         )
