@@ -43,11 +43,9 @@ class FeatureBins:
     def bin_of(self, values: Any) -> np.ndarray:
         """Return the bin index of each value: the one binning function everyone uses."""
         if self.kind == "numeric":
-            numbers = np.asarray(values, dtype=np.float64)
-            # [a, b) for every bin but the last, as np.histogram counts the training values;
-            # values outside the training range fall into the first or last bin.
-            found = np.searchsorted(self.inner_edges, numbers, side="right")
-            return np.where(np.isnan(numbers), self.missing_bin, found)
+            numbers = np.asarray(values, dtype=np.float64)[:, None]
+            found = numeric_bin_indices(numbers, self.inner_edges[None, :])[:, 0]
+            return np.where(found < 0, self.missing_bin, found)
         unseen = self.labels.index(UNSEEN)
         missing = self.missing_bin
         codes = self.codes
@@ -65,6 +63,27 @@ class FeatureBins:
         bins = np.asarray([codes[c] for c in codes], dtype=np.intp)[np.maximum(found, 0)]
         bins = np.where(found < 0, unseen, bins)
         return np.where(series.isna().to_numpy(), missing, bins)
+
+
+def numeric_bin_indices(values: np.ndarray, inner_edges: np.ndarray) -> np.ndarray:
+    """Return the bin of each value of a rows x features matrix, -1 where it is missing.
+
+    `inner_edges` is features x edges, padded with +inf where a feature has fewer bins. A value
+    goes to bin i when it is at or above i inner edges: [a, b) for every bin but the last, as
+    np.histogram counts the training values, and values outside the training range fall into
+    the first or last bin. Counting many features in one call keeps a one-row request cheap.
+    """
+    found = (values[..., None] >= inner_edges).sum(axis=-1)
+    return np.where(np.isnan(values), -1, found)
+
+
+def padded_edges(features: list[FeatureBins]) -> np.ndarray:
+    """Return the inner edges of numeric `features` as one matrix, padded with +inf."""
+    width = max((len(f.inner_edges) for f in features), default=0)
+    edges = np.full((len(features), width), np.inf)
+    for row, feature in enumerate(features):
+        edges[row, : len(feature.inner_edges)] = feature.inner_edges
+    return edges
 
 
 def numeric_bins(name: str, stats: dict) -> FeatureBins:

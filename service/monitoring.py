@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from service.drift import FeatureBins, feature_bins
+from service.drift import FeatureBins, feature_bins, numeric_bin_indices, padded_edges
 from service.metrics import ServiceMetrics, service_metrics
 from service.model_version import ModelVersion
 from service.predictor import Batch
@@ -30,11 +30,39 @@ class DriftCounter:
 
     def __init__(self, bins: list[FeatureBins]) -> None:
         self.bins = bins
-        self.offsets = np.cumsum([0] + [len(b.labels) for b in bins])[:-1]
-        self.counts = np.zeros(sum(len(b.labels) for b in bins), dtype=np.int64)
+        sizes = [len(b.labels) for b in bins]
+        offsets = np.cumsum([0, *sizes])[:-1]
+        self.counts = np.zeros(sum(sizes), dtype=np.int64)
+        numeric = [(b, o) for b, o in zip(bins, offsets, strict=True) if b.kind == "numeric"]
+        self.numeric_names = [b.name for b, _ in numeric]
+        self.numeric_edges = padded_edges([b for b, _ in numeric])
+        self.numeric_offsets = np.asarray([o for _, o in numeric], dtype=np.intp)
+        self.numeric_missing = np.asarray([o + b.missing_bin for b, o in numeric], dtype=np.intp)
+        self.categorical = [
+            (b, o) for b, o in zip(bins, offsets, strict=True) if b.kind != "numeric"
+        ]
 
     def count(self, columns: Batch) -> None:
-        for feature, offset in zip(self.bins, self.offsets, strict=True):
+        if self.numeric_names:
+            first = columns[self.numeric_names[0]]
+            if isinstance(first, np.ndarray) and len(first) == 1:
+                # One row: gathering scalars beats stacking twenty one-element arrays.
+                values = np.fromiter(
+                    (columns[name][0] for name in self.numeric_names),
+                    dtype=np.float64,
+                    count=len(self.numeric_names),
+                )[None, :]
+            else:
+                values = np.column_stack(
+                    [np.asarray(columns[name], dtype=np.float64) for name in self.numeric_names]
+                )
+            found = numeric_bin_indices(values, self.numeric_edges)
+            where = np.where(found < 0, self.numeric_missing, self.numeric_offsets + found)
+            if len(where) == 1:
+                self.counts[where[0]] += 1  # one bin per feature: no index repeats
+            else:
+                self.counts += np.bincount(where.ravel(), minlength=len(self.counts))
+        for feature, offset in self.categorical:
             found = feature.bin_of(columns[feature.name])
             if len(found) == 1:
                 self.counts[offset + found[0]] += 1

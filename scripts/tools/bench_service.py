@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import requests
 
@@ -42,8 +43,30 @@ SERVERS = {
         {"VALIDATION_ENGINE": "gx", "PREDICTION_ENGINE": "sklearn"},
         {},
     ),
+    "service, monitoring off": ("service.service:ModelService", {"MONITORING": "0"}, {}),
     "constant BentoML endpoint": ("scripts.tools.bench_baseline:ConstantService", {}, {}),
+    "floor: uvicorn + starlette + ONNX": ("scripts.tools.bench_floor:app", {}, {}),
 }
+FLOOR = "floor: uvicorn + starlette + ONNX"
+BASE = "constant BentoML endpoint"
+
+
+class FloorServer(BentoServer):
+    """The floor app under uvicorn alone: one worker, uvloop and httptools, no access log."""
+
+    def command(self) -> list[str]:
+        uvicorn = str(Path(sys.executable).parent / "uvicorn")
+        return [
+            uvicorn,
+            self.target,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--no-access-log",
+        ]
+
+
 ROW_COUNTS = (1, 100, 10_000)
 
 
@@ -151,11 +174,40 @@ def inprocess(tag: str) -> None:
     print(json.dumps(timings))
 
 
+def drift_counting_us(features: int = 20) -> dict[int, float]:
+    """Return the µs per row of counting batches into 10 quantile bins per feature."""
+    from service.drift import feature_bins, quantile_edges
+    from service.monitoring import DriftCounter
+
+    rng = np.random.default_rng(0)
+    training = rng.normal(size=(10_000, features))
+    reference = {}
+    for column in range(features):
+        edges = quantile_edges(training[:, column], 10)
+        reference[f"f{column}"] = {
+            "kind": "numeric",
+            "bin_edges": edges.tolist(),
+            "bin_shares": [0.1] * (len(edges) - 1),
+            "null_share": 0.0,
+        }
+    counter = DriftCounter(feature_bins(reference))
+    timings = {}
+    for rows in (1, 100, 1_000):
+        batch = {f"f{c}": rng.normal(size=rows) for c in range(features)}
+        repeats = max(20, 20_000 // rows)
+        started = time.perf_counter()
+        for _ in range(repeats):
+            counter.count(batch)
+        timings[rows] = (time.perf_counter() - started) / repeats / rows * 1e6
+    return timings
+
+
 def bench_one(
     label: str, target: str, env: dict, headers: dict, tag: str, body_file: Path, args
 ) -> dict:
     log = Path(tempfile.mkdtemp()) / "server.log"
-    server = BentoServer({**env, "MODEL_TAG": tag}, log, target=target)
+    kind = FloorServer if label == FLOOR else BentoServer
+    server = kind({**env, "MODEL_TAG": tag}, log, target=target)
     started = time.perf_counter()
     server.start()
     row = {"start_s": time.perf_counter() - started}
@@ -178,25 +230,28 @@ def bench_one(
         row["rss_after_soak_mib"] = worker_rss_mib(server.process.pid)
     finally:
         server.stop()
-    if target.startswith("service."):
+    if target.startswith("service.") and not env:
         row["server_side_ms"] = server_side_ms(env, tag)
     print(f"  {label}: done", file=sys.stderr)
     return row
 
 
 def table(results: dict[str, dict], args) -> str:
-    base = results["constant BentoML endpoint"]
+    base, floor = results[BASE], results[FLOOR]
     lines = [
-        f"| server | p50 ms, 1 conn | p99 ms, 1 conn | req/s, 8 conn | start to ready s | "
+        f"| server | p50 ms, 1 conn (vs BentoML, vs floor) | p99 ms, 1 conn "
+        f"| req/s, 8 conn (vs BentoML, vs floor) | start to ready s | "
         f"RSS warm MiB | RSS after {args.soak} s MiB | 1 / 100 / 10,000 rows, ms in-process |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for label, r in results.items():
         side = r.get("server_side_ms")
         rows = " / ".join(f"{side[n]:.2f}" for n in ROW_COUNTS) if side else "n/a"
+        p50, rps = r["c1_p50_ms"], r["c8_rps"]
         lines.append(
-            f"| {label} | {r['c1_p50_ms']:.2f} ({r['c1_p50_ms'] / base['c1_p50_ms']:.2f}x) "
-            f"| {r['c1_p99_ms']:.2f} | {r['c8_rps']:.0f} ({r['c8_rps'] / base['c8_rps']:.2f}x) "
+            f"| {label} | {p50:.2f} ({p50 / base['c1_p50_ms']:.2f}x, "
+            f"{p50 / floor['c1_p50_ms']:.2f}x) | {r['c1_p99_ms']:.2f} "
+            f"| {rps:.0f} ({rps / base['c8_rps']:.2f}x, {rps / floor['c8_rps']:.2f}x) "
             f"| {r['start_s']:.2f} ({r['start_s'] / base['start_s']:.2f}x) "
             f"| {r['rss_warm_mib']:.0f} | {r['rss_after_soak_mib']:.0f} "
             f"({(r['rss_after_soak_mib'] / r['rss_warm_mib'] - 1) * 100:+.1f}%) | {rows} |"
@@ -213,7 +268,7 @@ def main() -> int:
         "--only",
         action="append",
         choices=list(SERVERS),
-        help="bench only this server (repeatable); the constant endpoint always runs",
+        help="bench only this server (repeatable); the constant endpoint and the floor always run",
     )
     parser.add_argument("--inprocess", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -234,7 +289,7 @@ def main() -> int:
     chosen = {
         label: spec
         for label, spec in SERVERS.items()
-        if not args.only or label in args.only or label == "constant BentoML endpoint"
+        if not args.only or label in args.only or label in (BASE, FLOOR)
     }
     results = {
         label: bench_one(label, target, env, headers, tag, body_file, args)
@@ -242,6 +297,9 @@ def main() -> int:
     }
     print(f"model {tag}, one worker each, wrk on 127.0.0.1, {args.duration} s per figure\n")
     print(table(results, args))
+    print("\nlive drift counting, in-process, 20 numeric features:")
+    for rows, micros in drift_counting_us().items():
+        print(f"  {rows:>6} row(s) a batch: {micros:.2f} µs a row")
     non_2xx = {label: r["c1_non_2xx"] + r["c8_non_2xx"] for label, r in results.items()}
     if any(non_2xx.values()):
         print(f"\nWARNING: non-2xx answers during load: {non_2xx}")

@@ -66,11 +66,14 @@ class BentoServer:
         self.url = f"{'https' if https_ca else 'http'}://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
 
+    def command(self) -> list[str]:
+        """Return the command that serves `target` on this server's port."""
+        return [BENTOML, "serve", self.target, "--host", "127.0.0.1", "--port", str(self.port)]
+
     def start(self, timeout: float = 90) -> BentoServer:
-        command = [BENTOML, "serve", self.target, "--host", "127.0.0.1", "--port", str(self.port)]
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
-                [*command, *self.extra_args],
+                [*self.command(), *self.extra_args],
                 cwd=PROJECT_ROOT,
                 env=self.env,
                 stdout=log,

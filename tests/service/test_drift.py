@@ -74,3 +74,28 @@ def test_many_categories_share_one_other_bin():
     assert len(feature.labels) == MAX_CATEGORY_BINS + 2  # kept, other, missing, unseen
     assert feature.reference.sum() == pytest.approx(1.0)
     assert feature.labels[feature.bin_of(["c199"])[0]] == "other"
+
+
+def test_counting_all_features_at_once_agrees_with_each_features_bins(training):
+    from service.monitoring import DriftCounter
+
+    bins = list(bins_of(training).values())
+    counter = DriftCounter(bins)
+    columns = {
+        "x": training["x"].to_numpy(),
+        "colour": training["colour"]
+        .astype(object)
+        .where(training["colour"].notna(), None)
+        .to_numpy(),
+    }
+    counter.count(columns)
+    for row in range(5):  # the one-row path too
+        counter.count({name: values[row : row + 1] for name, values in columns.items()})
+    expected = np.concatenate(
+        [
+            np.bincount(f.bin_of(columns[f.name]), minlength=len(f.labels))
+            + np.bincount(f.bin_of(columns[f.name][:5]), minlength=len(f.labels))
+            for f in bins
+        ]
+    )
+    assert counter.counts.tolist() == expected.tolist()
