@@ -44,8 +44,9 @@ bento: setup build/requirements.txt ## build the bento: service code, model vers
 containerize: bento ## build the image <model_name>:<version> (Docker, else buildah); TRACK=blue|green
 	$(BIN)/python scripts/tools/containerize.py $(if $(TRACK),--track $(TRACK))
 
-bench: setup ## benchmark the service against a constant BentoML endpoint (needs wrk)
+bench: setup ## benchmark the service (needs wrk), then replay hostile input against it
 	$(BIN)/python scripts/tools/bench_service.py $(ARGS)
+	$(BIN)/python scripts/tools/hostile_probe.py
 
 lab: setup ## open the notebooks in JupyterLab
 	$(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR) notebooks/
