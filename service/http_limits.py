@@ -9,14 +9,15 @@ for 10.7 s and answered 200 while other clients stalled for up to 4.6 s, and a c
 one byte a second, or nothing at all, held its socket for as long as it liked.
 
 `BoundedHttpToolsProtocol` counts the bytes that arrive while a request's headers are
-incomplete and answers 431 past MAX_HEADER_BYTES; a timer started when the connection opens,
-and again at the first byte of each later request, answers 408 when the headers are not
+incomplete and answers 431 past MAX_HEADER_BYTES; a deadline that starts when the connection
+opens, and again at the first byte of each later request, answers 408 when the headers are not
 complete within HEADER_TIMEOUT_SECONDS. Both answers carry the project's error body and close
 the connection. A chunk is counted after it is fed to the parser, so a body arriving in the
 same read as the end of the headers is not counted as header bytes; a head that completes
-within one read is measured when it completes (request line and headers, to a few bytes). So
-at most one read (256 KiB) past the limit is ever buffered, and the cost for a normal request
-is a counter, a sum over its headers and a timer.
+within one read it could have pushed past the limit is measured when it completes (request
+line and headers, to a few bytes). So at most one read (256 KiB) past the limit is ever
+buffered. A normal request costs a clock read and a few attribute updates: the deadline is
+checked by one timer per connection, re-armed only while a head is arriving.
 
 `Config.load()` resolves the "auto" name with `import_from_string` at start-up, so pointing
 `AutoHTTPProtocol` at the subclass takes effect as long as this module is imported before the
@@ -81,45 +82,57 @@ except ImportError:  # httptools is missing: uvicorn's "auto" is h11
 if HttpToolsProtocol is not None:
 
     class BoundedHttpToolsProtocol(HttpToolsProtocol):
-        """uvicorn's httptools protocol with a header byte count and a header read timer."""
+        """uvicorn's httptools protocol with a header byte count and a header read deadline."""
 
         def connection_made(self, transport: Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
-            self._header_bytes = 0
             self._refused = False
-            # Nothing is in flight yet, so the next chunk starts a request.
-            self._message_done = True
-            # A connection that sends nothing is timed out like a slow one.
-            self._header_timer: TimerHandle | None = self.loop.call_later(
-                LIMITS.header_timeout_seconds, self._headers_timed_out
+            self._idle = True  # no request in flight: the next byte starts a head
+            self._ended = 0  # requests parsed to their end, to spot a chunk holding two
+            # When the head now arriving began (None between requests). A connection that
+            # sends nothing is timed out like a slow one, so the first head starts now.
+            self._head_started: float | None = self.loop.time()
+            self._head_bytes = 0
+            self._chunk_bytes = 0
+            self._measure_head = False
+            self._timer: TimerHandle | None = self.loop.call_later(
+                LIMITS.header_timeout_seconds, self._check_head_time
             )
 
         def data_received(self, data: bytes) -> None:
             if self._refused:
                 return
-            # The whole chunk is head bytes if the head was already arriving or nothing was
-            # in flight. A pipelined chunk that ends one request and starts the next is not
-            # counted here; on_headers_complete measures the head exactly in any case.
-            counted = self._header_timer is not None or self._message_done
+            whole = self._head_started is not None or self._idle
+            ended = self._ended
+            self._chunk_bytes = len(data)
             super().data_received(data)
-            if counted and self._header_timer is not None:
-                self._header_bytes += len(data)
-                if self._header_bytes > LIMITS.max_header_bytes:
+            if self._head_started is None or self._refused:
+                return
+            if whole and self._ended == ended:  # every byte of the chunk is this head's
+                self._head_bytes += len(data)
+                if self._head_bytes > LIMITS.max_header_bytes:
                     self._refuse(HEADERS_TOO_LARGE)
+            else:  # the chunk ended one pipelined request and began this head
+                self._measure_head = True
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
-            self._message_done = False
-            if self._header_timer is None:  # a keep-alive request: both bounds start afresh
-                self._header_bytes = 0
-                self._header_timer = self.loop.call_later(
-                    LIMITS.header_timeout_seconds, self._headers_timed_out
-                )
+            self._idle = False
+            if self._head_started is None:  # a keep-alive request: both bounds start afresh
+                self._head_started = self.loop.time()
+                self._head_bytes = 0
+                self._measure_head = False
+                if self._timer is None:
+                    self._timer = self.loop.call_later(
+                        LIMITS.header_timeout_seconds, self._check_head_time
+                    )
 
         def on_headers_complete(self) -> None:
-            self._stop_header_timer()
-            # A head that arrived in one read was never counted by data_received.
-            if self._head_bytes() > LIMITS.max_header_bytes:
+            self._head_started = None
+            # A head that arrived within one read was never counted by data_received.
+            if (
+                self._measure_head or self._head_bytes + self._chunk_bytes > LIMITS.max_header_bytes
+            ) and self._measured_head_bytes() > LIMITS.max_header_bytes:
                 self._refuse(HEADERS_TOO_LARGE)
                 return
             super().on_headers_complete()
@@ -129,37 +142,47 @@ if HttpToolsProtocol is not None:
                 super().on_body(body)
 
         def on_message_complete(self) -> None:
-            self._message_done = True
+            self._ended += 1
+            self._idle = True
             if not self._refused:
                 super().on_message_complete()
 
         def connection_lost(self, exc: Exception | None) -> None:
-            self._stop_header_timer()
+            self._stop_timer()
             super().connection_lost(exc)
 
-        def _head_bytes(self) -> int:
+        def _measured_head_bytes(self) -> int:
             """Return the size of the request line and headers as sent, give or take a few."""
             # "GET " + url + " HTTP/1.1\r\n", "name: value\r\n" per header, "\r\n".
             return 20 + len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers)
 
-        def _stop_header_timer(self) -> None:
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-                self._header_timer = None
-
-        def _headers_timed_out(self) -> None:
-            self._header_timer = None
-            if self.cycle is not None and not self.cycle.response_complete:
-                # A pipelined request waits while the server answers the one before it (and
-                # uvicorn stops reading meanwhile): the client is not the slow one.
-                self._header_timer = self.loop.call_later(
-                    LIMITS.header_timeout_seconds, self._headers_timed_out
-                )
+        def _check_head_time(self) -> None:
+            # One timer per connection, re-armed only while a head is arriving: a call_later
+            # and a cancel per request cost more than the rest of this class together.
+            self._timer = None
+            if self._head_started is None:
+                return  # between requests; the next head re-arms it
+            now = self.loop.time()
+            waited = now - self._head_started
+            if waited < LIMITS.header_timeout_seconds:
+                delay = LIMITS.header_timeout_seconds - waited
+            elif self.cycle is not None and not self.cycle.response_complete:
+                # A pipelined head waits while the server answers the request before it (and
+                # uvicorn may stop reading meanwhile): the client is not the slow one.
+                self._head_started = now
+                delay = LIMITS.header_timeout_seconds
+            else:
+                self._refuse(HEADER_TIMEOUT)
                 return
-            self._refuse(HEADER_TIMEOUT)
+            self._timer = self.loop.call_later(delay, self._check_head_time)
+
+        def _stop_timer(self) -> None:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
 
         def _refuse(self, response: bytes) -> None:
-            self._stop_header_timer()
+            self._stop_timer()
             self._refused = True
             if self.transport.is_closing():
                 return
