@@ -1,0 +1,188 @@
+"""deploy/prometheus: the rules pass promtool, every alert is unit-tested both ways, and every
+metric they read is one the service exposes or a rule records.
+
+promtool comes from Debian's `prometheus` package, unpacked by .ci/run into
+/opt/prometheus/usr/bin (or found on PATH or in $PROMETHEUS_BIN); without it the promtool tests
+skip and say so, the others still run.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from scripts.params import PROJECT_ROOT
+from scripts.tools import prometheus_bin
+from scripts.tools.promql import EXPOSED, metric_names, recorded_names, rule_exprs
+
+PROMETHEUS_DIR = PROJECT_ROOT / "deploy" / "prometheus"
+RULES = PROMETHEUS_DIR / "rules.yml"
+RULES_TEST = PROMETHEUS_DIR / "rules_test.yml"
+EXAMPLE_CONFIG = PROMETHEUS_DIR / "prometheus.yml"
+PROMTOOL = prometheus_bin.find("promtool")
+ALERTS = {
+    "FeatureDrift",
+    "RejectionShareRising",
+    "ServerErrors",
+    "HighLatencyP99",
+    "NoTraffic",
+    "ModelVersionChanged",
+}
+
+needs_promtool = pytest.mark.skipif(
+    PROMTOOL is None,
+    reason="promtool not found: .ci/run unpacks Debian's prometheus package into "
+    "/opt/prometheus (or put it on PATH, or set PROMETHEUS_BIN to its folder)",
+)
+
+
+def promtool(*args: str, cwd: Path = PROMETHEUS_DIR) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(PROMTOOL), *args], capture_output=True, text=True, cwd=cwd, check=False, timeout=120
+    )
+
+
+def load(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+def alerting_rules() -> list[dict]:
+    return [rule for group in load(RULES)["groups"] for rule in group["rules"] if "alert" in rule]
+
+
+@needs_promtool
+def test_rules_pass_promtool_check():
+    done = promtool("check", "rules", str(RULES))
+    assert done.returncode == 0, done.stdout + done.stderr
+    count = sum(len(group["rules"]) for group in load(RULES)["groups"])
+    assert f"SUCCESS: {count} rules found" in done.stdout
+
+
+@needs_promtool
+def test_rules_pass_their_promtool_unit_tests():
+    done = promtool("test", "rules", RULES_TEST.name)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUCCESS" in done.stdout + done.stderr
+
+
+def test_the_rules_hold_the_alerts_this_file_knows():
+    assert {rule["alert"] for rule in alerting_rules()} == ALERTS
+
+
+@pytest.mark.parametrize("rule", alerting_rules(), ids=lambda rule: rule["alert"])
+def test_every_alert_waits_has_a_severity_and_says_what_to_do(rule):
+    assert rule["for"], "an alert without `for` fires on one bad evaluation"
+    assert rule["labels"]["severity"] in {"critical", "warning", "info"}
+    assert set(rule["annotations"]) >= {"summary", "description"}
+    assert len(rule["annotations"]["description"].split()) >= 30, "say what it means and what to do"
+
+
+def test_every_alert_has_a_firing_case_and_a_quiet_case_in_the_unit_tests():
+    firing, quiet = set(), set()
+    for case in load(RULES_TEST)["tests"]:
+        for check in case.get("alert_rule_test", []):
+            (firing if check.get("exp_alerts") else quiet).add(check["alertname"])
+    assert firing == ALERTS, f"no firing case for {ALERTS - firing}"
+    assert quiet == ALERTS, f"no case where it must stay quiet for {ALERTS - quiet}"
+
+
+def test_the_unit_tests_check_psi_recording_rules():
+    psi_rules = {name for name in recorded_names(load(RULES)) if "psi" in name}
+    assert psi_rules == {"model_service:feature_psi:15m", "model_service:feature_psi:1h"}
+    tested = {
+        name
+        for case in load(RULES_TEST)["tests"]
+        for check in case.get("promql_expr_test", [])
+        for name in metric_names(check["expr"])
+    }
+    assert psi_rules <= tested
+
+
+def test_every_metric_the_rules_read_is_exposed_or_recorded():
+    rules = load(RULES)
+    read = set().union(*(metric_names(expr) for expr in rule_exprs(rules)))
+    unknown = read - EXPOSED - recorded_names(rules)
+    assert not unknown, f"rules read metrics nobody exposes or records: {sorted(unknown)}"
+    # The lexer found the inputs, not nothing.
+    assert {"model_service_drift_rows_total", "bentoml_service_request_total"} <= read
+
+
+def test_metric_names_reads_selectors_but_not_labels_functions_or_durations():
+    expr = (
+        'histogram_quantile(0.99, sum by (le, endpoint) (rate(a_bucket{job="x", b=~"c|d"}[5m] '
+        "offset 1h))) > 1e-4 and on (job) b:recorded:1h unless ignoring (le) c_total"
+    )
+    assert metric_names(expr) == {"a_bucket", "b:recorded:1h", "c_total"}
+
+
+@needs_promtool
+def test_the_psi_rule_matches_the_service_psi_on_random_shares(tmp_path):
+    """The recording rule and service.drift.psi give one PSI for the same counts."""
+    drift = pytest.importorskip("service.drift")
+    rng = np.random.default_rng(7)
+    reference = rng.dirichlet(np.ones(6))
+    reference[-1] = 0.0  # an empty bin (unseen), floored on both sides
+    reference /= reference.sum()
+    per_minute = rng.integers(0, 40, size=6)
+    per_minute[2] = 0  # a bin no live row reached
+    series = [
+        {
+            "series": f'model_service_drift_rows_total{{job="j", feature="f", bin="b{i}"}}',
+            "values": f"0+{count}x30",
+        }
+        for i, count in enumerate(per_minute)
+        if count or i != 2  # bin b2 has no series at all, as before its first row
+    ]
+    series += [
+        {
+            "series": f'model_service_drift_reference_share{{job="j", feature="f", bin="b{i}"}}',
+            "values": f"{float(share)!r}x30",
+        }
+        for i, share in enumerate(reference)
+    ]
+    expected = drift.psi(per_minute / per_minute.sum(), reference)
+    shutil.copy(RULES, tmp_path / "rules.yml")
+    case = {
+        "rule_files": ["rules.yml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": series,
+                "promql_expr_test": [
+                    {
+                        # 1 where the two agree to 1e-9 (sums in another order differ by ulps)
+                        "expr": f"abs(model_service:feature_psi:15m - {expected!r}) < bool 1e-9",
+                        "eval_time": "20m",
+                        "exp_samples": [{"labels": '{job="j", feature="f"}', "value": 1}],
+                    }
+                ],
+            }
+        ],
+    }
+    (tmp_path / "psi_test.yml").write_text(yaml.safe_dump(case))
+    assert math.isfinite(expected) and expected > 0.01
+    done = promtool("test", "rules", "psi_test.yml", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@needs_promtool
+def test_the_example_config_passes_promtool_check(tmp_path):
+    config = load(EXAMPLE_CONFIG)
+    # The key file it names lives on the Prometheus host; point it at a stand-in.
+    key = tmp_path / "model-service.key"
+    key.write_text("a-key\n")
+    (job,) = config["scrape_configs"]
+    assert job["authorization"]["credentials_file"]
+    job["authorization"]["credentials_file"] = str(key)
+    shutil.copy(RULES, tmp_path / "rules.yml")
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    done = promtool("check", "config", "prometheus.yml", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert config["rule_files"] == ["rules.yml"]
