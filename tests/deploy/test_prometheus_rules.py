@@ -75,6 +75,12 @@ def test_the_rules_hold_the_alerts_this_file_knows():
     assert {rule["alert"] for rule in alerting_rules()} == ALERTS
 
 
+def test_the_readme_explains_every_alert():
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    monitoring = readme.split("## Monitoring", 1)[1].split("\n## ", 1)[0]
+    assert all(f"`{alert}`" in monitoring for alert in ALERTS)
+
+
 @pytest.mark.parametrize("rule", alerting_rules(), ids=lambda rule: rule["alert"])
 def test_every_alert_waits_has_a_severity_and_says_what_to_do(rule):
     assert rule["for"], "an alert without `for` fires on one bad evaluation"
