@@ -55,6 +55,6 @@ test: setup ## run every test: units, notebooks (nbmake), pipeline and service e
 	$(BIN)/pytest $(ARGS)
 
 lint: setup ## ruff (checks and format) on the code, and notebooks committed without outputs
-	$(BIN)/ruff check service scripts tests
-	$(BIN)/ruff format --check service scripts tests
+	$(BIN)/ruff check service scripts tests deploy/grafana
+	$(BIN)/ruff format --check service scripts tests deploy/grafana
 	$(BIN)/nbstripout --verify notebooks/*.ipynb
