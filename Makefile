@@ -11,7 +11,7 @@ ARGS ?=
 PORT ?= 3000
 MODEL_NAME := $(shell sed -n 's/^model_name: *\([^ #]*\).*/\1/p' params.yaml)
 
-.PHONY: help setup pipeline serve bento containerize lab test lint bench
+.PHONY: help setup spark pipeline serve batch bento containerize lab test lint bench
 
 help: ## list every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -19,12 +19,23 @@ help: ## list every target with one line each
 $(UV):
 	python3.11 -m pip install --quiet --user uv
 
+# The optional spark group (pyspark, a 478 MB source build) stays installed once `make spark`
+# or `make test` added it: a plain `uv sync` would remove it again.
+SPARK_STAMP := $(VENV)/.spark
+SYNC_GROUPS = $(if $(wildcard $(SPARK_STAMP)),--group spark)
+
 # The stamp makes `setup` a no-op until the lock or the project file changes.
 $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen
+	$(UV) sync --frozen $(SYNC_GROUPS)
 	@touch $@
 
 setup: $(VENV)/.synced ## create .venv from uv.lock (installs uv with pip if missing)
+
+$(SPARK_STAMP): uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --group spark
+	@touch $@ $(VENV)/.synced
+
+spark: setup $(SPARK_STAMP) ## add the optional spark group to .venv (pyspark; Spark runs on Java 17)
 
 pipeline: setup ## run the notebooks and export the model; ARGS="-p name=value ..."
 	$(BIN)/python scripts/pipeline.py $(ARGS)
@@ -36,6 +47,9 @@ serve: setup ## serve the model on 127.0.0.1:3000 (PORT=...; https with SSL_CERT
 build/requirements.txt: uv.lock
 	@mkdir -p build
 	$(UV) export --frozen --no-default-groups --no-hashes --no-emit-project --quiet -o $@
+
+batch: setup $(if $(findstring spark,$(ARGS)),$(SPARK_STAMP)) ## score a file: ARGS="--input IN --output OUT [--engine spark] [--keep COL]"
+	$(BIN)/python scripts/batch.py $(ARGS)
 
 bento: setup build/requirements.txt ## build the bento: service code, model version, pinned serving deps
 	@$(BIN)/bentoml models get $(MODEL_NAME):latest >/dev/null 2>&1 || $(MAKE) --no-print-directory pipeline
@@ -51,7 +65,7 @@ bench: setup ## benchmark the service (needs wrk), then replay hostile input aga
 lab: setup ## open the notebooks in JupyterLab
 	$(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR) notebooks/
 
-test: setup ## run every test: units, notebooks (nbmake), pipeline and service end to end
+test: setup $(SPARK_STAMP) ## run every test: units, notebooks (nbmake), pipeline, service and Spark end to end
 	$(BIN)/pytest $(ARGS)
 
 lint: setup ## ruff (checks and format) on the code, and notebooks committed without outputs
