@@ -45,3 +45,18 @@ def test_finished_requests_leave_no_timer_behind():
 def test_a_request_over_the_timeout_still_gets_a_504():
     sent, _ = asyncio.run(_serve(_slow, timeout=0.05))
     assert sent[0]["status"] == 504
+
+
+def test_tracing_middleware_is_left_out_without_an_exporter(monkeypatch):
+    from _bentoml_impl.server.app import ServiceAppFactory
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+    from starlette.middleware import Middleware
+
+    from service import bentoml_fixes
+
+    listed = property(
+        lambda self: [Middleware(OpenTelemetryMiddleware), Middleware(TimeoutMiddleware)]
+    )
+    monkeypatch.setattr(bentoml_fixes, "_all_middlewares", listed)
+    kept = ServiceAppFactory.middlewares.fget(object())
+    assert [m.cls for m in kept] == [TimeoutMiddleware]
