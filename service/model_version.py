@@ -25,6 +25,8 @@ REFERENCE_FILE = "reference.json"
 METRICS_FILE = "metrics.json"
 PARAMS_FILE = "params.json"
 LINEAGE_FILE = "lineage.json"
+# BentoML's own manifest of a version (tag, labels, metadata), in the store and in an export.
+EXPORT_MANIFEST = "model.yaml"
 DOCUMENT_FILES = (SCHEMA_FILE, SUITE_FILE, REFERENCE_FILE, METRICS_FILE, PARAMS_FILE, LINEAGE_FILE)
 # Held-out metrics copied into the metadata, where `bentoml models list` and tools see them.
 HEADLINE_METRICS = ("accuracy", "f1_macro", "roc_auc")
@@ -155,3 +157,29 @@ def read_model_version(tag: str, folder: str | Path, metadata: dict) -> ModelVer
         params=documents[PARAMS_FILE],
         lineage=documents[LINEAGE_FILE],
     )
+
+
+def read_exported_model(folder: str | Path) -> ModelVersion:
+    """Return the version `bentoml.models.export_model(..., "folder")` wrote to `folder`.
+
+    For a Spark executor or a machine without the BentoML store: BentoML keeps a version's tag
+    and metadata in the folder's `model.yaml`; every file is hash-checked as in the store.
+    """
+    import yaml
+
+    folder = Path(folder)
+    manifest = folder / EXPORT_MANIFEST
+    try:
+        info = yaml.safe_load(manifest.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise ModelStoreError(
+            f"{folder} is not an exported model version: cannot read {manifest.name} ({error}); "
+            'export one with bentoml.models.export_model(TAG, PATH, "folder"), or pass the '
+            "version's folder in the BentoML store"
+        )
+    if not isinstance(info, dict) or not all(key in info for key in ("name", "version")):
+        raise ModelStoreError(f"{manifest} names no model; it needs `name` and `version`")
+    metadata = info.get("metadata")
+    if not isinstance(metadata, dict):
+        raise ModelStoreError(f"{manifest} holds no metadata mapping; re-export the version")
+    return read_model_version(f"{info['name']}:{info['version']}", folder, metadata)
