@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import select
 import socket
 import sys
 import tempfile
@@ -34,28 +35,28 @@ def raw_request(
 ) -> tuple[int, float]:
     """Send `head`, then body chunks until the server answers; return (status, seconds).
 
-    A status of 0 means the server closed the connection without an answer.
+    Chunks go out whole (partial sends are resumed), so the server sees a well-formed body
+    for as long as it reads. A status of 0 means it closed the connection without an answer.
     """
     started = time.monotonic()
+    chunks = iter(body_chunks)
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         sock.sendall(head)
         sock.setblocking(False)
-        answer = b""
-        for chunk in body_chunks:
-            try:
-                answer += sock.recv(65536)
-            except BlockingIOError:
-                pass
-            except ConnectionResetError:
+        pending = next(chunks, b"")
+        while time.monotonic() - started < timeout:
+            writers = [sock] if pending else []
+            readable, writable, _ = select.select([sock], writers, [], timeout)
+            if readable:
                 break
-            if answer:
-                break
-            try:
-                sock.sendall(chunk)
-            except (BlockingIOError, BrokenPipeError, ConnectionResetError):
-                time.sleep(0.01)
+            if writable:
+                try:
+                    pending = pending[sock.send(pending) :] or next(chunks, b"")
+                except (BrokenPipeError, ConnectionResetError):
+                    break
         sock.setblocking(True)
         sock.settimeout(timeout)
+        answer = b""
         try:
             while b"\r\n" not in answer:
                 received = sock.recv(65536)
@@ -181,7 +182,8 @@ def main() -> int:
                 server.url + "/predict", json={"records": [record]}, headers=AUTH, timeout=30
             )
         idle = worker_rss_mib(server.process.pid)
-        print(f"model {tag}, one worker, idle worker RSS {idle:.0f} MiB\n")
+        before = len(requests.get(server.url + "/metrics", headers=AUTH, timeout=30).content)
+        print(f"model {tag}, one worker, idle worker RSS {idle:.0f} MiB, /metrics {before} bytes\n")
         print("| finding | answer | seconds | worker RSS MiB after | /metrics bytes | body bytes |")
         print("| --- | --- | --- | --- | --- | --- |")
         for label, probe in probes(server, record).items():
