@@ -54,13 +54,26 @@ def test_the_document_carries_the_suites_bounds_and_every_endpoint(served, iris_
 )
 def test_no_generated_request_gets_a_server_error(served, headers):
     server, document, _ = served
-    done = subprocess.run(
+    for seed in (1, 2, 3):
+        done = fuzz(server.url, document, headers, seed)
+        # Hypothesis, describing a strategy, can trip CPython 3.11's "AST constructor
+        # recursion depth mismatch": an error inside the fuzzer, not an answer of ours. Run
+        # again with another seed rather than pass or fail on it.
+        if done.returncode == 0 or not _fuzzer_crashed(done.stdout):
+            break
+    assert done.returncode == 0, done.stdout[-4000:]
+    assert " passed" in done.stdout and "7 selected" in done.stdout
+    assert "Traceback" not in server.log()
+
+
+def fuzz(url: str, document: Path, headers: list[str], seed: int) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [
             ST,
             "run",
             str(document),
             "--url",
-            server.url,
+            url,
             *headers,
             "--checks",
             "not_a_server_error",
@@ -69,13 +82,14 @@ def test_no_generated_request_gets_a_server_error(served, headers):
             "--workers",
             "2",
             "--seed",
-            "1",
+            str(seed),
         ],
         capture_output=True,
         text=True,
         timeout=300,
         cwd=document.parent,  # schemathesis writes .schemathesis/ where it runs
     )
-    assert done.returncode == 0, done.stdout[-4000:]
-    assert " passed" in done.stdout and "7 selected" in done.stdout
-    assert "Traceback" not in server.log()
+
+
+def _fuzzer_crashed(output: str) -> bool:
+    return "Failures:" not in output and "AST constructor recursion depth mismatch" in output
