@@ -33,9 +33,10 @@ setup: $(VENV)/.synced ## create .venv from uv.lock (installs uv with pip if mis
 
 $(SPARK_STAMP): uv.lock pyproject.toml | $(UV)
 	$(UV) sync --frozen --group spark
+	$(BIN)/python -m scripts.batch_spark_jvm
 	@touch $@ $(VENV)/.synced
 
-spark: setup $(SPARK_STAMP) ## add the optional spark group to .venv (pyspark; Spark runs on Java 17)
+spark: setup $(SPARK_STAMP) ## add the optional spark group (pyspark, Java 17) and warm Spark's JVM class archive
 
 pipeline: setup ## run the notebooks and export the model; ARGS="-p name=value ..."
 	$(BIN)/python scripts/pipeline.py $(ARGS)

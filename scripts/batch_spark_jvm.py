@@ -5,11 +5,14 @@ run's JVM time is start-up: thousands of classes found one by one in ~250 jars, 
 optimising compiler working on code the run is nearly done with. So a local run uses
 
 - C1 alone (`-XX:TieredStopAtLevel=1`): C2 spent 9 CPU-seconds in MLflow's spark_udf run, on
-  cores the Python workers need; and
+  cores the Python workers need;
+- the serial collector: G1's concurrent threads cost about 1.5 CPU-seconds of a 1M-row run and
+  bought nothing on a heap this small; and
 - a class-data-sharing archive (AppCDS): the first run saves the classes Spark loaded in the
-  user's cache (about 170 MB, keyed by Java, pyspark and its jars), and later runs map them
-  instead of loading them; the JVM's CPU time fell by a third. Writing it costs the first run
-  a few seconds at exit. A stale or unusable archive is ignored by the JVM.
+  user's cache (about 175 MB, keyed by Java, pyspark and its jars), and later runs map them
+  instead of loading them; the JVM's CPU time fell by a third. Writing it made a run about
+  twice as slow, so `make spark` writes it ahead (`python -m scripts.batch_spark_jvm`); a run
+  that finds none writes it itself. A stale or unusable archive is ignored by the JVM.
 
 `--conf spark.driver.extraJavaOptions=...` replaces all of this.
 """
@@ -22,7 +25,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-C1_ONLY = "-XX:TieredStopAtLevel=1"
+# C1 alone and the serial collector (see above).
+SHORT_RUN = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 # The JVM reports every class it cannot archive (old bytecode versions) as a warning.
 QUIET_CDS = "-Xlog:cds=off -Xlog:cds+dynamic=off"
 
@@ -45,16 +49,16 @@ def local_jvm_options() -> JvmOptions:
     """Return the options for a local run: C1 only, and the class archive (used or written)."""
     key = _archive_key()
     if key is None:
-        return JvmOptions(C1_ONLY)
+        return JvmOptions(SHORT_RUN)
     archive = cache_folder() / f"{key}.jsa"
     if archive.is_file():
-        return JvmOptions(f"{C1_ONLY} -XX:SharedArchiveFile={archive} {QUIET_CDS}")
+        return JvmOptions(f"{SHORT_RUN} -XX:SharedArchiveFile={archive} {QUIET_CDS}")
     try:
         archive.parent.mkdir(parents=True, exist_ok=True)
     except OSError:
-        return JvmOptions(C1_ONLY)
+        return JvmOptions(SHORT_RUN)
     dump = archive.with_name(f"{key}.{os.getpid()}.partial")
-    return JvmOptions(f"{C1_ONLY} -XX:ArchiveClassesAtExit={dump} {QUIET_CDS}", archive, dump)
+    return JvmOptions(f"{SHORT_RUN} -XX:ArchiveClassesAtExit={dump} {QUIET_CDS}", archive, dump)
 
 
 def finish_archive(jvm: JvmOptions) -> None:
@@ -93,3 +97,41 @@ def _archive_key() -> str | None:
     parts = [pyspark.__version__, str(binary), str(binary.stat().st_mtime_ns)]
     parts += sorted(f"{jar.name}:{jar.stat().st_size}" for jar in jars.glob("*.jar"))
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def _identity(frames):
+    yield from frames
+
+
+def write_archive() -> int:
+    """Write the class archive now (`make spark` runs this), so no scoring run pays for it."""
+    import tempfile
+
+    from scripts.batch_spark import session
+
+    jvm = local_jvm_options()
+    if jvm.dump is None:
+        print("spark class archive: " + ("in place" if _archive_key() else "not used here"))
+        return 0
+    try:
+        spark, jvm = session(None, 1, [])
+    except Exception as error:  # noqa: BLE001 - setup goes on; a scoring run writes it later
+        print(f"spark class archive: not written, Spark did not start ({error})")
+        return 0
+    with tempfile.TemporaryDirectory(prefix="spark-cds-") as scratch:
+        # The kinds of work a scoring run does: Parquet and CSV in and out, mapInPandas, a join.
+        frame = spark.range(1000).selectExpr("id", "cast(id as double) / 7 as x", "'a' as t")
+        frame.write.parquet(f"{scratch}/in.parquet")
+        rows = spark.read.parquet(f"{scratch}/in.parquet")
+        rows.mapInPandas(_identity, rows.schema).write.csv(f"{scratch}/out.csv", header=True)
+        spark.read.option("header", True).csv(f"{scratch}/out.csv").join(
+            rows.limit(10).selectExpr("cast(id as string) as id"), "id"
+        ).write.parquet(f"{scratch}/joined.parquet")
+    spark.stop()
+    finish_archive(jvm)
+    print(f"spark class archive: written to {jvm.archive}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(write_archive())
