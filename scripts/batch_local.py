@@ -56,12 +56,12 @@ def score_files(
     `started` (a perf_counter reading) is when the command began, for the start-up time.
     """
     started = time.perf_counter() if started is None else started
-    dataset = open_input(parts, input_format)
+    source = InputFiles(parts, input_format)
     layout = Layout.of(version, keep)
     check_columns(
-        dataset.schema.names, layout, str(parts[0] if len(parts) == 1 else parts[0].parent)
+        source.schema.names, layout, str(parts[0] if len(parts) == 1 else parts[0].parent)
     )
-    scored_schema, rejects_schema = output_schemas(dataset.schema, layout)
+    scored_schema, rejects_schema = output_schemas(source.schema, layout)
     scorer = Scorer(version)
     startup = time.perf_counter() - started
     staged = [Staged(outputs.scored), Staged(outputs.rejects)]
@@ -70,7 +70,7 @@ def score_files(
         rejects = Writer(staged[1].temporary, outputs.rejects_format, rejects_schema)
         try:
             tally = score_local(
-                dataset, scorer, layout, scored, rejects, workers=workers, batch_rows=batch_rows
+                source, scorer, layout, scored, rejects, workers=workers, batch_rows=batch_rows
             )
         finally:
             scored.close()
@@ -86,27 +86,64 @@ def score_files(
     return tally
 
 
-def open_input(parts: list[Path], fmt: str) -> ds.Dataset:
-    """Return the input as a dataset; CSV is read as text, with pandas' null markers as null.
+class InputFiles:
+    """The input's parts, read one chunk at a time in file order.
 
-    CSV carries no types: every column is text, so one value that is not a number rejects its
-    row instead of failing the read, and the outputs carry the text as it was.
+    Parquet goes through `ParquetFile.iter_batches` without pre-buffering: pyarrow's dataset
+    scanner read whole files ahead (500 MB of a 15M-row file), where this holds one row group.
+    CSV is read as text, with pandas' null markers as null: CSV carries no types, so one value
+    that is not a number rejects its row instead of failing the read, and the outputs carry the
+    text as it was.
     """
-    files = [str(part) for part in parts]
-    if fmt == "parquet":
+
+    def __init__(self, parts: list[Path], fmt: str) -> None:
+        self.parts = parts
+        self.fmt = fmt
+        if fmt == "parquet":
+            try:
+                self.schema = pq.read_schema(parts[0])
+            except (pa.ArrowInvalid, OSError) as error:
+                raise PipelineError(
+                    f"input {parts[0]} is not readable Parquet: {_first_line(error)}"
+                )
+            return
+        header = _csv_header(parts[0])
+        convert = pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in header},
+            null_values=list(CSV_NULLS),
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+        )
+        read = pacsv.ReadOptions(block_size=16 << 20)
+        files = [str(part) for part in parts]
+        self._csv = ds.dataset(
+            files, format=ds.CsvFileFormat(read_options=read, convert_options=convert)
+        )
+        self.schema = self._csv.schema
+
+    def batches(self, columns: list[str], batch_rows: int) -> Iterator[pa.RecordBatch]:
+        """Yield the `columns` of every row, `batch_rows` at a time, in file order."""
+        part = self.parts[0]
         try:
-            return ds.dataset(files, format="parquet")
+            if self.fmt == "csv":
+                yield from self._csv.to_batches(columns=columns, batch_size=batch_rows)
+                return
+            expected = [self.schema.field(name).type for name in columns]
+            for part in self.parts:
+                reader = pq.ParquetFile(part, pre_buffer=False)
+                names = reader.schema_arrow.names
+                found = [
+                    reader.schema_arrow.field(name).type if name in names else None
+                    for name in columns
+                ]
+                if found != expected:
+                    raise PipelineError(
+                        f"input part {part} does not have the columns and types of "
+                        f"{self.parts[0].name}; a folder of parts needs one schema"
+                    )
+                yield from reader.iter_batches(batch_size=batch_rows, columns=columns)
         except (pa.ArrowInvalid, OSError) as error:
-            raise PipelineError(f"input {parts[0]} is not readable Parquet: {_first_line(error)}")
-    header = _csv_header(parts[0])
-    convert = pacsv.ConvertOptions(
-        column_types={name: pa.string() for name in header},
-        null_values=list(CSV_NULLS),
-        strings_can_be_null=True,
-        quoted_strings_can_be_null=True,
-    )
-    read = pacsv.ReadOptions(block_size=16 << 20)
-    return ds.dataset(files, format=ds.CsvFileFormat(read_options=read, convert_options=convert))
+            raise PipelineError(f"input {part} cannot be read: {_first_line(error)}")
 
 
 def _csv_header(path: Path) -> list[str]:
@@ -180,7 +217,7 @@ class Writer:
 
 
 def score_local(
-    dataset: ds.Dataset,
+    source: InputFiles,
     scorer: Scorer,
     layout: Layout,
     scored: Writer,
@@ -189,12 +226,11 @@ def score_local(
     workers: int,
     batch_rows: int = BATCH_ROWS,
 ) -> Tally:
-    """Score every row of `dataset` into the two writers, in input order, and count them."""
+    """Score every row of `source` into the two writers, in input order, and count them."""
     tally = Tally()
-    batches = dataset.to_batches(columns=list(layout.carried), batch_size=batch_rows)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="score") as pool:
         pending: deque[Future] = deque()
-        for batch in _read(batches, dataset):
+        for batch in source.batches(list(layout.carried), batch_rows):
             pending.append(pool.submit(_score, batch, scorer, layout, scored, rejects))
             # A few chunks ahead keeps every thread busy and memory bounded.
             while len(pending) > 2 * workers:
@@ -202,14 +238,6 @@ def score_local(
         while pending:
             _collect(pending.popleft().result(), scored, rejects, tally)
     return tally
-
-
-def _read(batches: Iterator[pa.RecordBatch], dataset: ds.Dataset) -> Iterator[pa.RecordBatch]:
-    try:
-        yield from batches
-    except pa.ArrowInvalid as error:
-        where = ", ".join(dataset.files[:1])
-        raise PipelineError(f"input {where} cannot be read: {_first_line(error)}")
 
 
 def _first_line(error: Exception) -> str:
