@@ -33,7 +33,7 @@ setup: $(VENV)/.synced ## create .venv from uv.lock (installs uv with pip if mis
 
 $(SPARK_STAMP): uv.lock pyproject.toml | $(UV)
 	$(UV) sync --frozen --group spark
-	$(BIN)/python -m scripts.batch_spark_jvm
+	$(BIN)/python -m scripts.batch_spark_session
 	@touch $@ $(VENV)/.synced
 
 spark: setup $(SPARK_STAMP) ## add the optional spark group (pyspark, Java 17) and warm Spark's JVM class archive

@@ -142,7 +142,8 @@ def score_file(
     workers = workers or usable_cores()
     tag = model or f"{default_model_name()}:latest"
     if engine == "spark":
-        from scripts.batch_spark import SessionStart, input_format, score_spark
+        from scripts.batch_spark import input_format, score_spark
+        from scripts.batch_spark_session import SessionStart
 
         input_format(input_path)  # a missing input stops the run before Spark starts
         starting = SessionStart(master, workers, list(conf))

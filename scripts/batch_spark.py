@@ -6,26 +6,23 @@ it with `addFile`; each Python worker reads it through the model version contrac
 executors run `service.batch` (`spark_scored`, then `spark_rejects` when there are rejects),
 over the code the local engine runs, so both engines give the same rows the same verdicts.
 
-Local runs stay on loopback (driver bound to 127.0.0.1) and run the workers on this project's
-interpreter (PYSPARK_PYTHON).
+The session itself (loopback, the project's interpreter, JVM options) is started by
+`scripts/batch_spark_session.py`.
 """
 
 from __future__ import annotations
 
 import functools
-import os
-import sys
 import tempfile
 import time
 import uuid
 from collections import Counter
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from scripts.batch_files import FORMATS, Outputs, Tally, input_parts
 from scripts.batch_local import check_columns
-from scripts.batch_spark_jvm import JvmOptions, finish_archive, local_jvm_options
+from scripts.batch_spark_session import SessionStart
 from service.batch import (
     FAILED_COLUMNS,
     FAILED_EXPECTATIONS,
@@ -41,119 +38,9 @@ from service.batch import (
 from service.errors import PipelineError
 from service.model_version import ModelVersion
 
-# Rows per Arrow batch handed to a worker; Spark's default (10,000) costs more in per-batch
-# overhead than the model takes to score them.
-MAX_RECORDS_PER_BATCH = 100_000
-PARTITIONS_PER_CORE = 4
 # Rejected rows the tasks send to the driver as (row id, rules), all told; past this, a second
 # pass judges every row again instead.
 REJECTS_TO_DRIVER = 200_000
-# pyspark 4.3 warns on import that pandas >= 3 is "not fully supported". The paths batch scoring
-# uses were checked against the local engine (tests/integration/test_batch_engines.py): numeric
-# and text columns, nulls in both, integer and string labels. This one warning is silenced in
-# the driver and the workers; every other warning stays.
-PANDAS_WARNING = "ignore:PySpark does not yet fully support pandas:FutureWarning"
-
-
-def is_local(master: str) -> bool:
-    return master.startswith("local")
-
-
-def session(master: str | None, workers: int, conf: list[str]) -> tuple[Any, JvmOptions | None]:
-    """Return a new SparkSession, local[workers] on loopback unless a master is given or set,
-    and the JVM options it was given when this run chose them."""
-    from pyspark import SparkConf
-    from pyspark.sql import SparkSession
-
-    settings = dict(_setting(item) for item in conf)
-    # spark-submit passes its master in the environment's Spark configuration.
-    master = master or settings.get("spark.master") or SparkConf().get("spark.master", None)
-    master = master or f"local[{workers}]"
-    jvm = None
-    if is_local(master):
-        # Executors are this process's children: the project's interpreter, and loopback only.
-        os.environ["PYSPARK_PYTHON"] = sys.executable
-        os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
-        settings.setdefault("spark.driver.bindAddress", "127.0.0.1")
-        settings.setdefault("spark.driver.host", "127.0.0.1")
-        if "spark.driver.extraJavaOptions" not in settings:
-            jvm = local_jvm_options()
-            settings["spark.driver.extraJavaOptions"] = jvm.options
-        # Several tasks per core: a file splits only between row groups, and equal shares of
-        # bytes can be unequal shares of work; smaller tasks even it out.
-        settings.setdefault("spark.sql.files.minPartitionNum", str(PARTITIONS_PER_CORE * workers))
-        # ...and a split no smaller than this (default 4 MB) would leave a 10 MB file 3 tasks.
-        settings.setdefault("spark.sql.files.openCostInBytes", str(512 << 10))
-    else:
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    _quiet_pandas_warning()
-    builder = SparkSession.builder.master(master).appName("batch scoring")
-    defaults = {
-        "spark.ui.enabled": "false",
-        "spark.ui.showConsoleProgress": "false",
-        "spark.sql.execution.arrow.maxRecordsPerBatch": str(MAX_RECORDS_PER_BATCH),
-    }
-    for key, value in {**defaults, **settings}.items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
-    return spark, jvm
-
-
-class SessionStart:
-    """The run's Spark session, started in a thread: the JVM boots while the driver reads and
-    exports the model version. A session already running in this process (a notebook's, a test
-    module's) is used as it is and left running; one started here is stopped by `stop`."""
-
-    def __init__(self, master: str | None, workers: int, conf: list[str]) -> None:
-        from pyspark import SparkContext
-        from pyspark.sql import SparkSession
-
-        # Not getActiveSession(): the JVM keeps the active session per thread, and a session
-        # started in another thread (as here) is not active in this one.
-        self.owned = SparkContext._active_spark_context is None
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spark-start")
-        if self.owned:
-            self._future = self._pool.submit(session, master, workers, list(conf))
-        else:
-            self._future = Future()
-            self._future.set_result((SparkSession.builder.getOrCreate(), None))
-
-    def get(self) -> Any:
-        """Return the session once it is up; raises what starting it raised."""
-        return self._future.result()[0]
-
-    def stop(self) -> None:
-        """Stop a session this run started (waiting for it to finish starting first)."""
-        if self.owned:
-            try:
-                spark, jvm = self._future.result()
-            except PipelineError:
-                spark = None  # it never started; `get` raised the error already
-            if spark is not None:
-                spark.stop()
-                if jvm is not None:
-                    finish_archive(jvm)
-        self._pool.shutdown()
-
-
-def _setting(item: str) -> tuple[str, str]:
-    key, sep, value = item.partition("=")
-    if not sep or not key:
-        raise PipelineError(f"--conf takes KEY=VALUE, got {item!r}")
-    return key.strip(), value.strip()
-
-
-def _quiet_pandas_warning() -> None:
-    import warnings
-
-    warnings.filterwarnings(
-        "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
-    )
-    # Workers are started by the JVM with this process's environment.
-    existing = os.environ.get("PYTHONWARNINGS")
-    if PANDAS_WARNING not in (existing or ""):
-        os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [existing, PANDAS_WARNING]))
 
 
 class HadoopPaths:

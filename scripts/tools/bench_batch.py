@@ -9,7 +9,7 @@ command start to exit, Parquet to Parquet, validated and predicted: `scripts/bat
 local`, then `--engine spark` on local[WORKERS]. Peak memory is the largest sum of RSS over the
 command's process tree (driver, JVM, Python workers), sampled every 50 ms; CPU is the tree's
 user + system seconds. The Spark engine's first run on a machine also writes its JVM class
-archive (scripts/batch_spark_jvm.py); run the benchmark twice to see both.
+archive (scripts/batch_spark_session.py); run the benchmark twice to see both.
 
 --mlflow-python names the interpreter of a throwaway venv holding mlflow-skinny, pyspark,
 scikit-learn and skops (never the project's: MLflow is not a dependency). The same model's

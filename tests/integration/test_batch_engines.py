@@ -14,7 +14,7 @@ import requests
 from support.datasets import mixed_frame
 
 from scripts.batch import main
-from scripts.batch_spark import SessionStart
+from scripts.batch_spark_session import SessionStart
 from scripts.params import PROJECT_ROOT
 from scripts.tools.bento_process import BentoServer
 from service.predictor import PipelinePredictor
