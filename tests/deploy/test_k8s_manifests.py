@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support.manifests import KUBECTL, one, render
 
 from scripts.params import PROJECT_ROOT
 from scripts.tools.set_image import set_image
@@ -23,7 +24,6 @@ TRACKS = ("blue", "green")
 KUSTOMIZATIONS = ("base", "overlays/blue", "overlays/green", "live", "api-keys")
 # The oldest Kubernetes the manifests are meant for; kubernetes-validate ships its schemas.
 KUBERNETES_VERSION = "1.33"
-KUBECTL = shutil.which("kubectl")
 VALIDATE = Path(sys.executable).with_name("kubernetes-validate")
 BENTOML_UID = 1034  # the user BentoML's Dockerfile creates
 API_KEYS_MOUNT = "/var/run/secrets/model-service/api-keys"
@@ -31,20 +31,6 @@ API_KEYS_MOUNT = "/var/run/secrets/model-service/api-keys"
 pytestmark = pytest.mark.skipif(
     KUBECTL is None, reason="kubectl is not installed, so kustomize cannot render the manifests"
 )
-
-
-def render(kustomization: Path) -> list[dict]:
-    done = subprocess.run(
-        [KUBECTL, "kustomize", str(kustomization)], capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, f"kubectl kustomize {kustomization} failed:\n{done.stderr}"
-    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
-
-
-def one(objects: list[dict], kind: str) -> dict:
-    found = [o for o in objects if o["kind"] == kind]
-    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
-    return found[0]
 
 
 @pytest.fixture(scope="module")

@@ -8,20 +8,19 @@ the rules by promtool.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from support.manifests import KUBECTL, one, render
 
 from scripts.params import PROJECT_ROOT
 from scripts.tools import prometheus_bin, prometheus_rule
 
 K8S = PROJECT_ROOT / "deploy" / "k8s"
 MONITORING = K8S / "monitoring"
-KUBECTL = shutil.which("kubectl")
 VALIDATE = Path(sys.executable).with_name("kubernetes-validate")
 PROMTOOL = prometheus_bin.find("promtool")
 TRACKS = ("blue", "green")
@@ -29,20 +28,6 @@ TRACKS = ("blue", "green")
 pytestmark = pytest.mark.skipif(
     KUBECTL is None, reason="kubectl is not installed, so kustomize cannot render the manifests"
 )
-
-
-def render(kustomization: Path) -> list[dict]:
-    done = subprocess.run(
-        [KUBECTL, "kustomize", str(kustomization)], capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, f"kubectl kustomize {kustomization} failed:\n{done.stderr}"
-    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
-
-
-def one(objects: list[dict], kind: str) -> dict:
-    found = [o for o in objects if o["kind"] == kind]
-    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
-    return found[0]
 
 
 @pytest.fixture(scope="module")
