@@ -9,6 +9,7 @@ from _bentoml_sdk.io_models import IODescriptor
 from bentoml.validators import ContentType
 from pydantic import ConfigDict, Field, create_model
 
+from service.feedback import parse_feedback
 from service.request_body import RecordParser, csv_frame
 from service.schema import Feature, FeatureSchema
 from service.settings import Limits
@@ -173,6 +174,32 @@ def metadata_input_spec() -> type[IODescriptor]:
             return cls.model_construct()
 
     return MetadataRequest
+
+
+def feedback_input_spec(classes: list, limits: Limits) -> type[IODescriptor]:
+    """Return the /feedback input spec: one {"request_id", "label", "row"} object or a list."""
+    label = int if classes and all(isinstance(c, int) for c in classes) else str
+    item = create_model(
+        "Feedback",
+        request_id=(str, Field(..., description="the X-Request-ID the prediction came with")),
+        label=(label, Field(..., description=f"the true class: {', '.join(map(str, classes))}")),
+        row=(int, Field(0, ge=0, description="the record's index in its request")),
+    )
+    documented = create_model(
+        "FeedbackRequest",
+        __base__=IODescriptor,
+        feedback=(item | list[item], Field(..., description="one label, or a list of them")),
+    )
+
+    class FeedbackRequest(documented):
+        @classmethod
+        async def from_http_request(cls, request, serde):
+            parsed = parse_feedback(
+                await request.body(), classes, limits.max_batch_rows, limits.max_echo_chars
+            )
+            return cls.model_construct(feedback=parsed)
+
+    return FeedbackRequest
 
 
 def predict_output_spec(schema: FeatureSchema) -> type[IODescriptor]:

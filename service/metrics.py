@@ -30,6 +30,11 @@ class ServiceMetrics:
     model_info: Gauge
     drift_rows: Counter
     drift_reference_share: Gauge
+    prediction_log_records: Counter
+    feedback: Counter
+    live_labelled: Counter
+    live_correct: Counter
+    heldout_accuracy: Gauge
 
 
 @cache
@@ -78,6 +83,34 @@ def service_metrics() -> ServiceMetrics:
             f"{PREFIX}_drift_reference_share",
             "Share of the training rows in each bin of each feature",
             ["feature", "bin"],
+            multiprocess_mode="max",
+        ),
+        prediction_log_records=Counter(
+            f"{PREFIX}_prediction_log_records",
+            "Records given to the prediction log, by result: written, dropped (queue full) "
+            "or failed (the disk refused them)",
+            ["result"],
+        ),
+        feedback=Counter(
+            f"{PREFIX}_feedback",
+            "Ground truth labels received, by whether this worker still held the prediction "
+            "(matched) or not (unmatched: join it offline from the prediction log)",
+            ["match"],
+        ),
+        live_labelled=Counter(
+            f"{PREFIX}_live_labelled",
+            "Predictions whose true label arrived while held, by true class",
+            ["class"],
+        ),
+        live_correct=Counter(
+            f"{PREFIX}_live_correct",
+            "Predictions whose true label arrived while held and was predicted, by true class",
+            ["class"],
+        ),
+        heldout_accuracy=Gauge(
+            f"{PREFIX}_heldout_accuracy",
+            "Accuracy of the served model on its held-out split at training time",
+            ["model"],
             multiprocess_mode="max",
         ),
     )

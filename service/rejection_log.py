@@ -24,7 +24,7 @@ class RejectionLog:
         self._last = float("-inf")
         self._suppressed = 0
 
-    def record(self, rejection: Rejection, endpoint: str) -> None:
+    def record(self, rejection: Rejection, endpoint: str, request_id: str) -> None:
         service_metrics().rejections.labels(error=rejection.error, endpoint=endpoint).inc()
         now = time.monotonic()
         if now - self._last < self.interval:
@@ -36,12 +36,14 @@ class RejectionLog:
         )
         more = len(rejection.failures) - 5
         logger.info(
-            "%s rejected %d %s %s%s (%d more rejection(s) since the last line; see /metrics)",
+            "%s rejected %d %s %s%s (request %s; %d more rejection(s) since the last line; "
+            "see /metrics)",
             endpoint,
             rejection.status,
             rejection.error,
             rules,
             f" and {more} more" if more > 0 else "",
+            request_id,
             self._suppressed,
         )
         self._last, self._suppressed = now, 0

@@ -5,7 +5,9 @@ Each endpoint reads top to bottom through these modules:
 - parse: `request_body.py` (JSON records, CSV uploads) behind the input specs of `api_models.py`
 - validate and predict: `scoring.py`, the one scoring core (`validation/`, then `predictor.py`)
 - answer: `response_body.py`; every 4xx is a `validation.results.Rejection`
-- observe: `monitoring.py` times the stages and counts classes and drift bins for /metrics
+- observe: `monitoring.py` times the stages and counts classes and drift bins for /metrics;
+  `prediction_log.py` writes each record and its answer off the request path; `feedback.py`
+  takes ground truth and counts live accuracy; `request_context.py` gives every request an id
 - the model: `store.py` loads one hash-checked version of the contract in `model_version.py`
 - guards, outermost first: `auth.py` (API keys), `body_limit.py` (bytes before parsing),
   `http_limits.py` (header bytes and read time); rejections are counted and sampled into the
@@ -19,6 +21,7 @@ import sys
 from typing import Annotated
 
 import bentoml
+import numpy as np
 from bentoml.validators import ContentType
 from starlette.responses import Response
 
@@ -26,6 +29,7 @@ import service.bentoml_fixes  # noqa: F401  (before serving: keeps worker memory
 import service.http_limits  # noqa: F401  (before serving: bounds header bytes and read time)
 from service.api_models import (
     csv_input_spec,
+    feedback_input_spec,
     metadata_input_spec,
     predict_input_spec,
     predict_output_spec,
@@ -33,9 +37,12 @@ from service.api_models import (
 from service.auth import ApiKeyMiddleware, AuthSettings
 from service.body_limit import BodyLimitMiddleware
 from service.errors import PipelineError
+from service.feedback import Feedback, LiveAccuracy
 from service.monitoring import Monitor
+from service.prediction_log import Answer, PredictionLog
 from service.rejection_log import RejectionLog
 from service.request_body import RecordParser
+from service.request_context import RequestContextMiddleware, current_request
 from service.response_body import json_response, prediction_body, prediction_csv, without_paths
 from service.scoring import Scored, Scorer
 from service.settings import Settings, env_flag
@@ -67,10 +74,27 @@ except Exception as error:  # noqa: BLE001 - onnxruntime and skops raise many ty
 PARSER = RecordParser(VERSION.schema, SETTINGS.limits)
 REJECTIONS = RejectionLog(SETTINGS.limits.max_echo_chars, SETTINGS.rejection_log_seconds)
 MONITOR = Monitor(VERSION, SCORER) if SETTINGS.monitoring else None
+PREDICTION_LOG = (
+    PredictionLog(SETTINGS.prediction_log, VERSION.schema.names)
+    if SETTINGS.prediction_log is not None
+    else None
+)
+CLASSES = np.asarray(SCORER.predictor.classes).tolist()  # as the model names them: str or int
+LIVE = LiveAccuracy(CLASSES, SETTINGS.feedback_hold_requests)
 
 
-def score(columns) -> Scored | Rejection:
-    return MONITOR.score(columns) if MONITOR is not None else SCORER.score(columns)
+def score(columns, endpoint: str) -> Scored | Rejection:
+    """Score a parsed batch and record the answer: request id, live accuracy, prediction log."""
+    scored = MONITOR.score(columns) if MONITOR is not None else SCORER.score(columns)
+    if isinstance(scored, Rejection):
+        return scored
+    request = current_request()
+    request.answered_by = VERSION.tag
+    LIVE.remember(request.request_id, VERSION.tag, scored.labels.tolist())
+    if PREDICTION_LOG is not None:
+        answer = Answer(VERSION.tag, scored.labels, scored.probabilities, SCORER.classes)
+        PREDICTION_LOG.scored(request.request_id, endpoint, columns, answer)
+    return scored
 
 
 def observe_parse(seconds: float) -> None:
@@ -79,12 +103,35 @@ def observe_parse(seconds: float) -> None:
 
 
 def reject(rejection: Rejection, endpoint: str) -> Response:
-    REJECTIONS.record(rejection, endpoint)
+    request = current_request()
+    request.answered_by = VERSION.tag
+    REJECTIONS.record(rejection, endpoint, request.request_id)
     if MONITOR is not None:
         MONITOR.rejected(rejection)
+    if PREDICTION_LOG is not None and endpoint != "/feedback":
+        PREDICTION_LOG.rejected(request.request_id, endpoint, VERSION.tag, rejection)
     limits = SETTINGS.limits
     body = rejection.body(limits.max_error_failures, limits.max_echo_chars)
     return json_response(body, status_code=rejection.status)
+
+
+def record_feedback(items: list[Feedback]) -> dict:
+    matched = 0
+    logged = []
+    for item in items:
+        model = LIVE.match(item)
+        matched += model is not None
+        logged.append(
+            {
+                "request_id": item.request_id,
+                "model": model or VERSION.tag,
+                "row": item.row,
+                "label": item.label,
+            }
+        )
+    if PREDICTION_LOG is not None:
+        PREDICTION_LOG.feedback(logged)
+    return {"accepted": len(items), "matched_live": matched, "logged": PREDICTION_LOG is not None}
 
 
 def log_fallbacks(scorer: Scorer) -> None:
@@ -128,6 +175,14 @@ class ModelService:
         log_fallbacks(self.scorer)
         if MONITOR is not None:
             MONITOR.start()  # in the worker, where BentoML's metrics folder is set
+        LIVE.start(VERSION.tag, VERSION.metadata.metrics.get("accuracy"))
+        if PREDICTION_LOG is not None:
+            PREDICTION_LOG.start()
+
+    @bentoml.on_shutdown
+    def write_queued_log(self) -> None:
+        if PREDICTION_LOG is not None:
+            PREDICTION_LOG.close()
 
     @bentoml.api(
         input_spec=predict_input_spec(VERSION.schema, PARSER, VERSION.suite, observe_parse),
@@ -137,7 +192,7 @@ class ModelService:
         """Predict the class of each record; a record that breaks the suite gets a 400."""
         if isinstance(records, Rejection):
             return reject(records, "/predict")
-        scored = score(records)
+        scored = score(records, "/predict")
         if isinstance(scored, Rejection):
             return reject(scored, "/predict")
         return json_response(
@@ -155,11 +210,23 @@ class ModelService:
         """
         if isinstance(file, Rejection):
             return reject(file, "/predict_csv")
-        scored = score(file[VERSION.schema.names])
+        scored = score(file[VERSION.schema.names], "/predict_csv")
         if isinstance(scored, Rejection):
             return reject(scored, "/predict_csv")
         csv = prediction_csv(file, scored.labels, scored.probabilities, self.scorer.classes)
         return Response(csv, media_type="text/csv")
+
+    @bentoml.api(route="/feedback", input_spec=feedback_input_spec(CLASSES, SETTINGS.limits))
+    async def feedback(self, feedback) -> dict:
+        """Record the true label of predictions, by the X-Request-ID they were answered with.
+
+        Send {"request_id": ..., "label": ..., "row": 0} or a list of them; `row` is the
+        record's index in its request. Labels go to the prediction log and, where this worker
+        still holds the prediction, to live accuracy in /metrics.
+        """
+        if isinstance(feedback, Rejection):
+            return reject(feedback, "/feedback")
+        return json_response(record_feedback(feedback))
 
     @bentoml.api(route="/metadata", input_spec=metadata_input_spec())
     async def metadata(self) -> dict:
@@ -179,6 +246,8 @@ class ModelService:
         }
 
 
+# The first added runs outermost, so even a 401 or a 413 carries its request id.
+ModelService.add_asgi_middleware(RequestContextMiddleware)
 if AUTH.enabled:
     ModelService.add_asgi_middleware(ApiKeyMiddleware, settings=AUTH)
 ModelService.add_asgi_middleware(BodyLimitMiddleware, max_body_bytes=SETTINGS.limits.max_body_bytes)

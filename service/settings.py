@@ -84,6 +84,47 @@ class Limits:
         )
 
 
+def _fraction(name: str, default: float) -> float:
+    raw = os.environ.get(name, str(default)).strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0.0 < value <= 1.0:
+        raise PipelineError(f"{name}={raw!r} must be a number above 0 and at most 1")
+    return value
+
+
+@dataclass(frozen=True)
+class PredictionLogSettings:
+    folder: Path
+    sample_rate: float  # share of requests logged; feedback is always logged
+    max_queued_rows: int  # records waiting for the writer; more are dropped and counted
+    file_bytes: int  # a worker's file is rotated past this size
+    total_bytes: int  # the oldest rotated files are deleted past this total
+
+    @classmethod
+    def from_env(cls) -> PredictionLogSettings | None:
+        """Return the log's settings, or None when PREDICTION_LOG_DIR is unset (the log is off)."""
+        folder = os.environ.get("PREDICTION_LOG_DIR", "").strip()
+        if not folder:
+            return None
+        file_mb = _whole_number("PREDICTION_LOG_FILE_MB", 64)
+        total_mb = _whole_number("PREDICTION_LOG_TOTAL_MB", 1024)
+        if total_mb < 2 * file_mb:
+            raise PipelineError(
+                f"PREDICTION_LOG_TOTAL_MB={total_mb} must be at least twice "
+                f"PREDICTION_LOG_FILE_MB={file_mb}, or every rotation deletes the last file"
+            )
+        return cls(
+            folder=Path(folder),
+            sample_rate=_fraction("PREDICTION_LOG_SAMPLE", 1.0),
+            max_queued_rows=_whole_number("PREDICTION_LOG_QUEUE_ROWS", 100_000),
+            file_bytes=file_mb * 1024 * 1024,
+            total_bytes=total_mb * 1024 * 1024,
+        )
+
+
 @dataclass(frozen=True)
 class Settings:
     model_tag: str
@@ -93,6 +134,8 @@ class Settings:
     rejection_log_seconds: int  # at most one log line per interval per worker; 0 logs each
     monitoring: bool  # stage times, classes and drift in /metrics (MONITORING=0 turns off)
     workers: int  # worker processes; /metrics adds up all of them
+    prediction_log: PredictionLogSettings | None  # None: no prediction log
+    feedback_hold_requests: int  # predictions per worker kept for live accuracy; 0 keeps none
 
     @property
     def max_batch_rows(self) -> int:
@@ -109,4 +152,6 @@ class Settings:
             rejection_log_seconds=_whole_number("REJECTION_LOG_SECONDS", 10, minimum=0),
             monitoring=env_flag("MONITORING", default=True),
             workers=_whole_number("WORKERS", 1),
+            prediction_log=PredictionLogSettings.from_env(),
+            feedback_hold_requests=_whole_number("FEEDBACK_HOLD_REQUESTS", 10_000, minimum=0),
         )

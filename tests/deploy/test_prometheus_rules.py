@@ -33,6 +33,7 @@ ALERTS = {
     "HighLatencyP99",
     "NoTraffic",
     "ModelVersionChanged",
+    "LiveAccuracyLow",
 }
 
 needs_promtool = pytest.mark.skipif(
