@@ -44,11 +44,24 @@ SERVERS = {
         {},
     ),
     "service, monitoring off": ("service.service:ModelService", {"MONITORING": "0"}, {}),
+    # The folder is made per run (an empty value here); after the soak the log is checked.
+    "service, prediction log on": (
+        "service.service:ModelService",
+        {"PREDICTION_LOG_DIR": "", "PUBLIC_METRICS": "1"},
+        {},
+    ),
     "constant BentoML endpoint": ("scripts.tools.bench_baseline:ConstantService", {}, {}),
     "floor: uvicorn + starlette + ONNX": ("scripts.tools.bench_floor:app", {}, {}),
 }
 FLOOR = "floor: uvicorn + starlette + ONNX"
 BASE = "constant BentoML endpoint"
+SERVICE = "service (compiled + ONNX)"
+# What each switch costs at p50, 1 connection: (label, the server it is compared with).
+OVERHEADS = (
+    ("service, API key on", SERVICE),
+    (SERVICE, "service, monitoring off"),
+    ("service, prediction log on", SERVICE),
+)
 
 
 class FloorServer(BentoServer):
@@ -206,6 +219,10 @@ def bench_one(
     label: str, target: str, env: dict, headers: dict, tag: str, body_file: Path, args
 ) -> dict:
     log = Path(tempfile.mkdtemp()) / "server.log"
+    log_dir = None
+    if "PREDICTION_LOG_DIR" in env:
+        log_dir = Path(tempfile.mkdtemp()) / "predictions"
+        env = {**env, "PREDICTION_LOG_DIR": str(log_dir)}
     kind = FloorServer if label == FLOOR else BentoServer
     server = kind({**env, "MODEL_TAG": tag}, log, target=target)
     started = time.perf_counter()
@@ -228,12 +245,57 @@ def bench_one(
         if args.soak:
             row["soak"] = wrk(server.url, body_file, 8, args.soak, headers)
         row["rss_after_soak_mib"] = worker_rss_mib(server.process.pid)
+        if log_dir is not None:
+            row["prediction_log"] = prediction_log_check(server.url, log_dir)
     finally:
         server.stop()
     if target.startswith("service.") and not env:
         row["server_side_ms"] = server_side_ms(env, tag)
     print(f"  {label}: done", file=sys.stderr)
     return row
+
+
+def prediction_log_check(url: str, log_dir: Path, settle_s: float = 10.0) -> dict:
+    """Return the records answered, the log's lines and the records dropped, once it settled."""
+    lines, deadline = -1, time.monotonic() + settle_s
+    while time.monotonic() < deadline:
+        counted = sum(
+            path.read_bytes().count(b"\n") for path in log_dir.glob("predictions-*.jsonl")
+        )
+        if counted == lines:
+            break
+        lines = counted
+        time.sleep(0.5)
+    metrics = requests.get(url + "/metrics", timeout=30).text
+
+    def total(name: str, *labels: str) -> int:
+        return int(
+            sum(
+                float(line.rsplit(" ", 1)[1])
+                for line in metrics.splitlines()
+                if line.startswith(name + "{") and all(label in line for label in labels)
+            )
+        )
+
+    return {
+        "answered": total(
+            "bentoml_service_request_total", 'endpoint="/predict"', 'http_response_code="200"'
+        ),
+        "lines": lines,
+        "dropped": total("model_service_prediction_log_records_total", 'result="dropped"'),
+    }
+
+
+def overheads(results: dict[str, dict]) -> list[str]:
+    lines = []
+    for label, against in OVERHEADS:
+        if label in results and against in results:
+            with_it, without = results[label]["c1_p50_ms"], results[against]["c1_p50_ms"]
+            lines.append(
+                f"  {label} against {against}: p50 {with_it:.3f} against {without:.3f} ms "
+                f"({(with_it / without - 1) * 100:+.1f}%)"
+            )
+    return lines
 
 
 def table(results: dict[str, dict], args) -> str:
@@ -297,6 +359,14 @@ def main() -> int:
     }
     print(f"model {tag}, one worker each, wrk on 127.0.0.1, {args.duration} s per figure\n")
     print(table(results, args))
+    print("\nwhat each switch costs, p50 at 1 connection, this run:")
+    print("\n".join(overheads(results)))
+    for label, r in results.items():
+        if check := r.get("prediction_log"):
+            print(
+                f"\n{label}: {check['answered']} records answered, {check['lines']} log lines, "
+                f"{check['dropped']} dropped (8 connections, {args.soak} s soak included)"
+            )
     print("\nlive drift counting, in-process, 20 numeric features:")
     for rows, micros in drift_counting_us().items():
         print(f"  {rows:>6} row(s) a batch: {micros:.2f} µs a row")
