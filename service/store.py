@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
 import bentoml
 
+from service.aliases import ALIAS_PATTERN, CHAMPION, RESERVED, AliasFile
 from service.model_version import (
     ModelMetadata,
     ModelStoreError,
@@ -31,15 +33,82 @@ def save_model_version(
     return str(model.tag)
 
 
+logger = logging.getLogger("bentoml.model_service")
+
+
 def find_model(tag: str) -> bentoml.Model:
-    """Return the model version for `tag`, or raise naming the tag, the store and the fix."""
+    """Return the model version for `tag` (a version, `latest`, a version prefix or an alias
+    such as `iris:champion`), or raise naming the tag, the store and the fix."""
+    name, _, version = tag.partition(":")
+    if not version or version in RESERVED or not ALIAS_PATTERN.fullmatch(version):
+        return _get(tag)
+    try:
+        model = bentoml.models.get(tag)
+    except bentoml.exceptions.BentoMLException:  # not found, or a prefix of several versions
+        model = None
+    if model is not None and model.tag.version == version:
+        return model  # a real version of that name wins over an alias
+    aliases = alias_file(name)
+    if version == CHAMPION and not aliases.exists():
+        # A store made before aliases existed, or the store inside a bento (which carries its
+        # one version and no alias file): `latest` is what served before, so it serves now.
+        # Only a writer (the export, `make promote`) records a champion; a reader that adopted
+        # one here would fail on a read-only image and pick a champion nobody chose.
+        fallback = _get(f"{name}:latest")
+        logger.warning(
+            "%s has no aliases in %s; %r falls back to %s. `make promote` sets a champion.",
+            name,
+            aliases.folder,
+            tag,
+            fallback.tag,
+        )
+        return fallback
+    state = aliases.read()
+    target = state.get(version)
+    if target is not None:
+        return _get(
+            f"{name}:{target}",
+            f"alias {version!r} of {name} points at {name}:{target}, which is not in the store "
+            f"(deleted?); point it elsewhere with `make promote TAG={name}:VERSION` or "
+            "`make rollback`",
+        )
+    if model is not None:
+        return model  # a version prefix that is no alias
+    known = ", ".join(f"{alias} -> {name}:{v}" for alias, v in sorted(state.aliases.items()))
+    raise ModelStoreError(
+        f"no model {tag!r} in the BentoML model store at {_store_path()}: {version!r} is neither "
+        f"a version nor an alias of {name} (its aliases: {known or 'none'}, in {aliases.path}). "
+        f"`make promote TAG={name}:VERSION` sets the champion; `python scripts/lifecycle.py "
+        f"alias {version} --tag {name}:VERSION` sets any other alias"
+    )
+
+
+def _get(tag: str, missing: str | None = None) -> bentoml.Model:
     try:
         return bentoml.models.get(tag)
     except bentoml.exceptions.NotFound:
         raise ModelStoreError(
-            f"no model {tag!r} in the BentoML model store at {_store_path()}; "
+            missing
+            or f"no model {tag!r} in the BentoML model store at {_store_path()}; "
             "run `make pipeline` to train and export one, or set MODEL_TAG to one that exists"
         ) from None
+    except (bentoml.exceptions.BentoMLException, ValueError) as error:
+        # A malformed tag, or a version prefix that several versions share.
+        raise ModelStoreError(f"model tag {tag!r} cannot be looked up: {error}") from None
+
+
+def model_versions(name: str) -> list[bentoml.Model]:
+    """Return every stored version of `name`, the newest first."""
+    try:
+        found = bentoml.models.list(name)
+    except bentoml.exceptions.NotFound:
+        return []
+    return sorted(found, key=lambda model: model.info.creation_time, reverse=True)
+
+
+def alias_file(name: str) -> AliasFile:
+    """Return the alias file of model `name`, in the store's home so they travel together."""
+    return AliasFile(bentoml_home() / "aliases", name)
 
 
 def load_model_version(tag: str) -> ModelVersion:
@@ -48,8 +117,12 @@ def load_model_version(tag: str) -> ModelVersion:
     return read_model_version(str(model.tag), model.path, dict(model.info.metadata))
 
 
-def _store_path() -> str:
+def bentoml_home() -> Path:
     from bentoml._internal.configuration.containers import BentoMLContainer
 
     # BentoML has no public accessor for where BENTOML_HOME resolved to.
-    return str(Path(BentoMLContainer.bentoml_home.get()) / "models")
+    return Path(BentoMLContainer.bentoml_home.get())
+
+
+def _store_path() -> str:
+    return str(bentoml_home() / "models")

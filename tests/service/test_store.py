@@ -1,32 +1,12 @@
 """The model store entry: written whole or not at all, and refused when a file changed."""
 
-import json
-
 import bentoml
 import pytest
+from support.store_entries import METADATA
+from support.store_entries import staging_folder as _staging
 
 from service.model_version import ModelMetadata, ModelStoreError, verify_files
 from service.store import find_model, save_model_version
-
-METADATA = ModelMetadata(
-    serving_format="skops",
-    onnx={"converted": False, "error": "not tried"},
-    skops_trusted=[],
-    classes=["a", "b"],
-    metrics={"accuracy": 0.9},
-    run_id="run",
-    git_commit="unknown",
-    data_sha256="0" * 64,
-    validation_parity={"agree": True},
-)
-
-
-def _staging(tmp_path):
-    staging = tmp_path / "staging"
-    staging.mkdir()
-    (staging / "a.json").write_text(json.dumps({"x": 1}))
-    (staging / "b.bin").write_bytes(b"\x00\x01")
-    return staging
 
 
 def test_saved_version_records_the_hash_of_every_file(tmp_path):
