@@ -13,6 +13,8 @@ DEFAULT_PARAMS = PARAMS_FILE
 PROJECT_ROOT = PARAMS_FILE.parent
 # Set by the runner for every notebook, never by the user.
 RUNNER_PARAMS = {"run_dir"}
+# Read by the runner itself, never passed to a notebook: the promotion gate after export.
+PIPELINE_SETTINGS = {"promotion"}
 
 
 def load_params(path: Path = DEFAULT_PARAMS) -> dict:

@@ -13,7 +13,14 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from scripts.params import DEFAULT_PARAMS, PROJECT_ROOT, RUNNER_PARAMS, load_params, resolve_params
+from scripts.params import (
+    DEFAULT_PARAMS,
+    PIPELINE_SETTINGS,
+    PROJECT_ROOT,
+    RUNNER_PARAMS,
+    load_params,
+    resolve_params,
+)
 from service.errors import PipelineError
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
@@ -52,10 +59,12 @@ def new_run_dir(run_dir: str | None) -> Path:
 def preflight(params: dict) -> None:
     """Fail before any notebook starts on input the notebooks would trip over."""
     from scripts.data import load_table
+    from scripts.promotion_rules import promotion_settings
     from scripts.training import make_estimator
 
     load_table(params["data_path"], params["target"])
     make_estimator(params["estimator"], params["hyperparameters"], params["random_state"])
+    promotion_settings(params)
 
 
 def execute(notebook: Path, output: Path, parameters: dict) -> None:
@@ -106,12 +115,13 @@ def run(params_file: Path, overrides: list[str], run_dir: str | None) -> str:
     """Return the exported model tag after running every notebook and the export step."""
     notebooks = notebook_paths()
     declared = declared_parameters(notebooks)
-    known = set().union(*declared.values()) - RUNNER_PARAMS
+    known = (set().union(*declared.values()) - RUNNER_PARAMS) | PIPELINE_SETTINGS
     params = resolve_params(load_params(params_file), overrides, known)
     params["data_path"] = absolute(params["data_path"])
     preflight(params)
 
     from scripts.export import export_model
+    from scripts.promotion import gate_after_export, summary_lines
     from scripts.report import write_index
     from scripts.rundir import RunDir
 
@@ -119,7 +129,7 @@ def run(params_file: Path, overrides: list[str], run_dir: str | None) -> str:
     run = RunDir(run_path)
     run.params.write_text(json.dumps(params, indent=2))
     print(f"run directory: {run_path}")
-    status, tag = "failed", None
+    status, tag, gate = "failed", None, None
     try:
         for position, notebook in enumerate(notebooks, start=1):
             started = time.perf_counter()
@@ -144,8 +154,10 @@ def run(params_file: Path, overrides: list[str], run_dir: str | None) -> str:
         print("exporting to the BentoML model store ...", flush=True)
         tag, metadata = export_model(run, params, PROJECT_ROOT, run_path.name)
         status = "exported"
+        gate = gate_after_export(params, tag, run.holdout, run.comparison)
+        print("promotion gate: " + "\n".join(summary_lines(gate)), flush=True)
     finally:
-        write_index(run, notebooks, status, tag)
+        write_index(run, notebooks, status, tag, gate)
     point_latest(run_path)
     onnx = metadata.onnx
     if metadata.serving_format != "onnx":

@@ -6,13 +6,16 @@ import html
 import json
 from pathlib import Path
 
+from scripts.promotion import rows_sentence
 from scripts.rundir import RunDir
 
 HEADLINE = ("accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc")
 
 
-def write_index(run: RunDir, notebooks: list[Path], status: str, tag: str | None) -> Path:
-    """Return the path of the index page written for the run."""
+def write_index(
+    run: RunDir, notebooks: list[Path], status: str, tag: str | None, gate: dict | None = None
+) -> Path:
+    """Return the path of the index page written for the run; `gate` is its comparison.json."""
     metrics = json.loads(run.metrics.read_text()) if run.metrics.exists() else {}
     metric_rows = "".join(
         f"<tr><td>{name}</td><td>{metrics[name]:.4f}</td></tr>"
@@ -43,8 +46,65 @@ td {{ padding: .2rem .8rem; }}</style></head><body>
 <h2>Reports</h2><ul>{links}</ul>
 <h2>Held-out metrics</h2><table>{metric_rows}</table>
 <h2>Plots</h2>{plots}
+{gate_section(gate) if gate is not None else ""}
 </body></html>
 """
     index = run.root / "index.html"
     index.write_text(page)
     return index
+
+
+def gate_section(gate: dict) -> str:
+    """Return the "Promotion gate" section: the verdict, the rows, each rule with both values."""
+    challenger = html.escape(str(gate["challenger"]))
+    title = "<h2>Promotion gate</h2>"
+    if gate.get("champion") is None:
+        return (
+            f"{title}<p><code>{challenger}</code> is the model's first version: "
+            "it became the champion.</p>"
+        )
+    champion = html.escape(str(gate["champion"]))
+    verdict = "passed" if gate["passed"] else "failed"
+    outcome = {
+        "challenger": "it stays a challenger"
+        + ("; <code>make promote</code> makes it the champion" if gate["passed"] else ""),
+    }.get(gate["outcome"], html.escape(gate["outcome"]))
+    parts = [
+        title,
+        f"<p>Challenger <code>{challenger}</code> against champion <code>{champion}</code>: "
+        f"the gate <strong>{verdict}</strong>; {outcome}. Details in "
+        "<a href='comparison.json'>comparison.json</a>.</p>",
+    ]
+    if gate.get("error"):
+        parts.append(f"<p>Not compared: {html.escape(gate['error'])}</p>")
+    rows = gate.get("rows")
+    if rows:
+        parts.append(f"<p>{html.escape(rows_sentence(rows))}.</p>")
+        if not gate.get("same_data_and_split", True):
+            parts.append(
+                "<p>The champion was trained on other data or another split: it may have seen "
+                "some of these rows.</p>"
+            )
+    cells = "".join(
+        f"<tr><td>{html.escape(v['metric'])}</td><td>{_value(v['challenger'])}</td>"
+        f"<td>{_value(v['champion'])}</td><td>{_rule(v)}</td>"
+        f"<td>{'pass' if v['passed'] else html.escape('; '.join(v['failures']))}</td></tr>"
+        for v in gate.get("rules", [])
+    )
+    if cells:
+        parts.append(
+            "<table><tr><th>metric</th><th>challenger</th><th>champion</th><th>rule</th>"
+            f"<th>verdict</th></tr>{cells}</table>"
+        )
+    return "\n".join(parts)
+
+
+def _value(value: float | None) -> str:
+    return f"{value:.4f}" if isinstance(value, int | float) else "-"
+
+
+def _rule(verdict: dict) -> str:
+    keys = ("threshold", "min_absolute_change", "min_relative_change")
+    checks = [f"{key}={verdict[key]}" for key in keys if verdict.get(key) is not None]
+    direction = "higher is better" if verdict["greater_is_better"] else "lower is better"
+    return html.escape(", ".join([*checks, direction]))

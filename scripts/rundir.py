@@ -73,6 +73,11 @@ class RunDir:
     def roc_plot(self) -> Path:
         return self.root / "roc_curves.png"
 
+    # 04 monitor
+    @property
+    def drift(self) -> Path:
+        return self.root / "drift.json"
+
     # the runner
     @property
     def params(self) -> Path:
@@ -81,3 +86,7 @@ class RunDir:
     @property
     def model_staging(self) -> Path:
         return self.root / "model"
+
+    @property
+    def comparison(self) -> Path:
+        return self.root / "comparison.json"
