@@ -41,8 +41,22 @@ spark: setup $(SPARK_STAMP) ## add the optional spark group (pyspark, Java 17) a
 pipeline: setup ## run the notebooks and export the model; ARGS="-p name=value ..."
 	$(BIN)/python scripts/pipeline.py $(ARGS)
 
-serve: setup ## serve the model on 127.0.0.1:3000 (PORT=...; https with SSL_CERTFILE=... SSL_KEYFILE=...); runs the pipeline first if needed
-	@$(BIN)/bentoml models get $(MODEL_NAME):latest >/dev/null 2>&1 || $(MAKE) --no-print-directory pipeline
+# `name:champion` resolves through the store's alias file (service/aliases.py).
+CHAMPION_OR_PIPELINE = $(BIN)/python scripts/lifecycle.py resolve $(MODEL_NAME):champion >/dev/null 2>&1 || $(MAKE) --no-print-directory pipeline
+LIFECYCLE = $(BIN)/python scripts/lifecycle.py
+.PHONY: promote rollback models
+
+promote: setup ## make the newest challenger (or TAG=name:version) champion if it passes the promotion gate; FORCE=1 overrides
+	$(LIFECYCLE) promote --name $(MODEL_NAME) $(if $(TAG),--tag $(TAG)) $(if $(filter 1 true yes,$(FORCE)),--force)
+
+rollback: setup ## point champion back at the previous champion, and say which version serves
+	$(LIFECYCLE) rollback --name $(MODEL_NAME)
+
+models: setup ## list the model's versions, newest first: created, aliases, data, commit, estimator, held-out metrics
+	@$(LIFECYCLE) models --name $(MODEL_NAME)
+
+serve: setup ## serve the champion on 127.0.0.1:3000 (PORT=...; https with SSL_CERTFILE=... SSL_KEYFILE=...); runs the pipeline first if needed
+	@$(CHAMPION_OR_PIPELINE)
 	$(BIN)/bentoml serve service.service:ModelService --host 127.0.0.1 --port $(PORT) $(if $(SSL_CERTFILE),--ssl-certfile $(SSL_CERTFILE) --ssl-keyfile $(SSL_KEYFILE))
 
 build/requirements.txt: uv.lock
@@ -52,8 +66,8 @@ build/requirements.txt: uv.lock
 batch: setup $(if $(findstring spark,$(ARGS)),$(SPARK_STAMP)) ## score a file: ARGS="--input IN --output OUT [--engine spark] [--keep COL]"
 	$(BIN)/python scripts/batch.py $(ARGS)
 
-bento: setup build/requirements.txt ## build the bento: service code, model version, pinned serving deps
-	@$(BIN)/bentoml models get $(MODEL_NAME):latest >/dev/null 2>&1 || $(MAKE) --no-print-directory pipeline
+bento: setup build/requirements.txt ## build the bento: service code, the champion version, pinned serving deps
+	@$(CHAMPION_OR_PIPELINE)
 	$(BIN)/bentoml build --output tag
 
 containerize: bento ## build the image <model_name>:<version> (Docker, else buildah); TRACK=blue|green

@@ -37,17 +37,15 @@ def load_version(model: str) -> ModelVersion:
     """Return the version `model` names: a folder export_model wrote, or a tag in the store."""
     if (Path(model) / EXPORT_MANIFEST).is_file():
         return read_exported_model(model)
-    import bentoml
-
-    from service.store import load_model_version
+    from service.model_version import ModelStoreError
+    from service.store import find_model, load_model_version
 
     try:
-        bentoml.models.get(model)
-    except (bentoml.exceptions.BentoMLException, ValueError):
+        find_model(model)  # resolves an alias such as name:champion, as the service does
+    except ModelStoreError as error:
         raise PipelineError(
-            f"no model {model!r} in the BentoML model store and no exported version at that "
-            "path; pass --model TAG (`bentoml models list` shows them) or the folder of an "
-            "exported version, or run `make pipeline` to train one"
+            f"{error}. No exported version at path {model!r} either; pass --model TAG "
+            "(`make models` lists them) or the folder of an exported version"
         ) from None
     return load_model_version(model)
 
@@ -66,7 +64,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--model",
         default=None,
-        help="a model tag in the BentoML store (default <model_name>:latest from params.yaml), "
+        help="a model tag or alias in the BentoML store (default <model_name>:champion from "
+        "params.yaml), "
         "or a folder bentoml.models.export_model wrote",
     )
     parser.add_argument(
@@ -140,7 +139,7 @@ def score_file(
     if engine not in ENGINES:
         raise PipelineError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     workers = workers or usable_cores()
-    tag = model or f"{default_model_name()}:latest"
+    tag = model or f"{default_model_name()}:champion"
     if engine == "spark":
         from scripts.batch_spark import input_format, score_spark
         from scripts.batch_spark_session import SessionStart

@@ -144,7 +144,9 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         return cls(
-            model_tag=os.environ.get("MODEL_TAG") or f"{default_model_name()}:latest",
+            # The champion alias (service/aliases.py), not `latest`: a newer version serves only
+            # once it passed the promotion gate.
+            model_tag=os.environ.get("MODEL_TAG") or f"{default_model_name()}:champion",
             # `gx` and `sklearn` exist to compare against and to fall back on.
             validation_engine=_choice("VALIDATION_ENGINE", VALIDATION_ENGINES),
             prediction_engine=_choice("PREDICTION_ENGINE", PREDICTION_ENGINES),

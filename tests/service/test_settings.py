@@ -9,9 +9,9 @@ from service.errors import PipelineError
 from service.settings import Settings, default_model_name
 
 
-def test_default_model_tag_is_params_model_name_latest(monkeypatch):
+def test_default_model_tag_is_params_model_name_champion(monkeypatch):
     monkeypatch.delenv("MODEL_TAG", raising=False)
-    assert Settings.from_env().model_tag == f"{load_params()['model_name']}:latest"
+    assert Settings.from_env().model_tag == f"{load_params()['model_name']}:champion"
 
 
 def test_model_tag_setting_wins(monkeypatch):
