@@ -9,6 +9,10 @@ from service.drift import numeric_bins, quantile_edges
 from service.schema import FeatureSchema
 
 BINS = 10
+# The training ECDF is stored at up to this many points: exactly when a feature has no more
+# distinct values, else within 1/CDF_POINTS of it, which a KS test cannot tell apart below about
+# a million live rows.
+CDF_POINTS = 1000
 
 
 def reference_statistics(features: pd.DataFrame, schema: FeatureSchema) -> dict:
@@ -36,6 +40,7 @@ def reference_statistics(features: pd.DataFrame, schema: FeatureSchema) -> dict:
                 "max": float(values.max()),
                 "bin_edges": [float(edge) for edge in edges],
                 "bin_shares": [float(c) / max(len(values), 1) for c in counts],
+                "cdf": ecdf_points(values, CDF_POINTS),
             }
         else:
             shares = present.astype(str).value_counts(normalize=True).sort_index()
@@ -46,6 +51,24 @@ def reference_statistics(features: pd.DataFrame, schema: FeatureSchema) -> dict:
                 "category_shares": {str(k): float(v) for k, v in shares.items()},
             }
     return stats
+
+
+def ecdf_points(values: np.ndarray, points: int) -> dict:
+    """Return the empirical CDF of `values` as `values` and the share at or below each.
+
+    The quantile bins are too coarse for a KS test (ten steps), and the rows themselves stay out
+    of the model entry; this keeps the steps of the ECDF, every one when there are at most
+    `points` distinct values, else the first value past each 1/points step of the share.
+    """
+    if not len(values):
+        return {"values": [], "shares": []}
+    distinct, counts = np.unique(values, return_counts=True)
+    cumulative = np.cumsum(counts) / len(values)
+    if len(distinct) > points:
+        steps = np.linspace(1 / points, 1, points)
+        keep = np.unique(np.searchsorted(cumulative, steps - 1e-12))
+        distinct, cumulative = distinct[keep], cumulative[keep]
+    return {"values": distinct.tolist(), "shares": cumulative.tolist()}
 
 
 def _unbinned(edges: np.ndarray, bins: int) -> dict:
