@@ -80,6 +80,10 @@ bench: setup ## benchmark the service (needs wrk), then replay hostile input aga
 lab: setup ## open the notebooks in JupyterLab
 	$(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR) notebooks/
 
+.PHONY: monitor
+monitor: setup ## drift and live accuracy from the service's prediction log: ARGS="-p log_dir=DIR [--fail-on-drift]"
+	$(BIN)/python scripts/monitor.py $(ARGS)
+
 test: setup $(SPARK_STAMP) ## run every test: units, notebooks (nbmake), pipeline, service and Spark end to end
 	$(BIN)/pytest $(ARGS)
 

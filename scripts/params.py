@@ -67,9 +67,16 @@ def check_type(name: str, value: object, default: object) -> None:
         )
 
 
-def resolve_params(base: dict, overrides: list[str], known: set[str]) -> dict:
+def resolve_params(
+    base: dict, overrides: list[str], known: set[str], others: frozenset[str] = frozenset()
+) -> dict:
     """Return `base` updated by `overrides`, after checking every name is known and every
-    override has the type of the value it replaces."""
+    override has the type of the value it replaces.
+
+    `others` are the names only another command's notebooks take (`make monitor`'s for `make
+    pipeline`): left out of the result, and refused as an override with that said.
+    """
+    base = {name: value for name, value in base.items() if name not in others}
     unknown_in_file = sorted(set(base) - known)
     if unknown_in_file:
         raise PipelineError(
@@ -79,6 +86,11 @@ def resolve_params(base: dict, overrides: list[str], known: set[str]) -> dict:
     params = dict(base)
     for text in overrides:
         name, value = parse_override(text)
+        if name in others:
+            raise PipelineError(
+                f"parameter {name!r} is not one this command's notebooks take (another "
+                f"command's are); known parameters: {', '.join(sorted(known))}"
+            )
         if name not in known:
             raise PipelineError(
                 f"unknown parameter {name!r}; known parameters: {', '.join(sorted(known))}"

@@ -24,11 +24,16 @@ from scripts.params import (
 from service.errors import PipelineError
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
+REPORTS_DIR = PROJECT_ROOT / "reports"
+# Run on its own by `make monitor` (scripts/monitor.py), against a served model's log.
+MONITOR_NOTEBOOK = NOTEBOOKS_DIR / "04_monitor.ipynb"
 KERNEL = "python3"
 
 
 def notebook_paths() -> list[Path]:
-    return sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+    """Return the notebooks `make pipeline` runs, in order."""
+    found = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+    return [notebook for notebook in found if notebook != MONITOR_NOTEBOOK]
 
 
 def declared_parameters(notebooks: list[Path]) -> dict[Path, set[str]]:
@@ -38,16 +43,22 @@ def declared_parameters(notebooks: list[Path]) -> dict[Path, set[str]]:
     return {nb: set(papermill.inspect_notebook(str(nb))) for nb in notebooks}
 
 
+def monitor_only(known: set[str]) -> frozenset[str]:
+    """Return the parameters only the monitoring notebook takes; params.yaml holds them too."""
+    declared = declared_parameters([MONITOR_NOTEBOOK])[MONITOR_NOTEBOOK]
+    return frozenset(declared - RUNNER_PARAMS - known)
+
+
 def absolute(path: str) -> str:
     candidate = Path(path).expanduser()
     return str(candidate if candidate.is_absolute() else (PROJECT_ROOT / candidate).resolve())
 
 
-def new_run_dir(run_dir: str | None) -> Path:
+def new_run_dir(run_dir: str | None, parent: Path = REPORTS_DIR) -> Path:
     """Return a fresh run directory; an existing non-empty one is never overwritten."""
     if run_dir is None:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        path = PROJECT_ROOT / "reports" / stamp
+        path = parent / stamp
     else:
         path = Path(run_dir).expanduser().resolve()
     if path.exists() and any(path.iterdir()):
@@ -116,7 +127,7 @@ def run(params_file: Path, overrides: list[str], run_dir: str | None) -> str:
     notebooks = notebook_paths()
     declared = declared_parameters(notebooks)
     known = (set().union(*declared.values()) - RUNNER_PARAMS) | PIPELINE_SETTINGS
-    params = resolve_params(load_params(params_file), overrides, known)
+    params = resolve_params(load_params(params_file), overrides, known, monitor_only(known))
     params["data_path"] = absolute(params["data_path"])
     preflight(params)
 
@@ -180,8 +191,9 @@ def run(params_file: Path, overrides: list[str], run_dir: str | None) -> str:
     return tag
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def runner_arguments(description: str, default_run_dir: str) -> argparse.ArgumentParser:
+    """Return the parser every notebook runner shares: --params, -p NAME=VALUE, --run-dir."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS, help="parameter file (YAML)")
     parser.add_argument(
         "-p",
@@ -191,7 +203,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME=VALUE",
         help="override one parameter; the value is read as YAML; repeatable",
     )
-    parser.add_argument("--run-dir", help="where the run's outputs go (default reports/<UTC time>)")
+    parser.add_argument(
+        "--run-dir", help=f"where the run's outputs go (default {default_run_dir}/<UTC time>)"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = runner_arguments(__doc__.splitlines()[0], "reports")
     args = parser.parse_args(argv)
     try:
         run(args.params, args.overrides, args.run_dir)

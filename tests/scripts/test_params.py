@@ -73,6 +73,8 @@ def test_parameter_file_must_be_a_mapping(tmp_path):
 
 # Paths the runner sets, or that point at project folders from notebooks/; not user parameters.
 RUNNER_PATHS = {"run_dir", "expectations_dir"}
+# Paths to files or folders the user names, relative to the project root in params.yaml.
+PATH_PARAMS = {"data_path", "log_dir"}
 
 
 def notebook_drift(notebook: Path, params: dict) -> list[str]:
@@ -88,9 +90,9 @@ def notebook_drift(notebook: Path, params: dict) -> list[str]:
             continue
         if name not in params:
             drift.append(f"{notebook.name} declares {name}, which params.yaml lacks")
-        elif name == "data_path":  # relative to notebooks/ there, to the project root here
+        elif name in PATH_PARAMS:  # relative to notebooks/ there, to the project root here
             if (notebook.parent / value).resolve() != (PROJECT_ROOT / params[name]).resolve():
-                drift.append(f"{notebook.name}: data_path {value!r} is not {params[name]!r}")
+                drift.append(f"{notebook.name}: {name} {value!r} is not {params[name]!r}")
         elif value != params[name]:
             drift.append(f"{notebook.name}: {name} = {value!r}, params.yaml has {params[name]!r}")
     return drift
@@ -123,3 +125,18 @@ def test_drift_check_catches_a_changed_default_and_an_undeclared_parameter(tmp_p
         "00_probe.ipynb: test_size = 0.3, params.yaml has 0.2",
         "00_probe.ipynb declares colour, which params.yaml lacks",
     ]
+
+
+def test_another_commands_parameter_is_left_out_and_refused_as_an_override():
+    base, others = {**BASE, "log_dir": "x"}, frozenset({"log_dir"})
+    assert "log_dir" not in resolve_params(base, [], KNOWN, others)
+    with pytest.raises(PipelineError, match="'log_dir' is not one this command's notebooks take"):
+        resolve_params(base, ["log_dir=y"], KNOWN, others)
+
+
+def test_the_pipeline_leaves_the_monitoring_notebook_to_make_monitor():
+    from scripts.pipeline import MONITOR_NOTEBOOK, monitor_only, notebook_paths
+
+    assert MONITOR_NOTEBOOK.is_file() and MONITOR_NOTEBOOK not in notebook_paths()
+    only = monitor_only({"model_name"})
+    assert {"log_dir", "model_tag", "window_hours"} <= only and "model_name" not in only
