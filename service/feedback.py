@@ -87,8 +87,8 @@ class LiveAccuracy:
         """Create this worker's series, so a ratio over them exists before the first label."""
         metrics = service_metrics()
         for label in self.classes:
-            metrics.live_labelled.labels(str(label))
-            metrics.live_correct.labels(str(label))
+            metrics.live_labelled.labels(model, str(label))
+            metrics.live_correct.labels(model, str(label))
         for match in ("matched", "unmatched"):
             metrics.feedback.labels(match)
         if heldout_accuracy is not None:
@@ -112,9 +112,9 @@ class LiveAccuracy:
         predicted, labels[feedback.row] = labels[feedback.row], _COUNTED
         true_class = str(feedback.label)
         metrics.feedback.labels("matched").inc()
-        metrics.live_labelled.labels(true_class).inc()
+        metrics.live_labelled.labels(model, true_class).inc()
         if predicted == feedback.label:
-            metrics.live_correct.labels(true_class).inc()
+            metrics.live_correct.labels(model, true_class).inc()
         return model
 
 

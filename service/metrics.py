@@ -16,6 +16,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 PREFIX = "model_service"
 ROW_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000)
+DIFFERENCE_BUCKETS = (0.001, 0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1)
 STAGE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
 
 
@@ -35,6 +36,10 @@ class ServiceMetrics:
     live_labelled: Counter
     live_correct: Counter
     heldout_accuracy: Gauge
+    shadow_requests: Counter
+    shadow_agreement: Counter
+    shadow_probability_difference: Histogram
+    shadow_seconds: Histogram
 
 
 @cache
@@ -48,24 +53,29 @@ def service_metrics() -> ServiceMetrics:
         ),
         rejections=Counter(
             f"{PREFIX}_rejected_requests",
-            "Requests answered with a 4xx of the project's error body, by error and endpoint",
-            ["error", "endpoint"],
+            "Requests answered with a 4xx error body, by model, error and endpoint",
+            ["model", "error", "endpoint"],
         ),
         failed_expectations=Counter(
             f"{PREFIX}_failed_expectations",
-            "Failed expectations in rejected requests, by expectation type and column",
-            ["expectation", "column"],
+            "Failed expectations in rejected requests, by model, expectation type and column",
+            ["model", "expectation", "column"],
         ),
         predictions=Counter(
-            f"{PREFIX}_predictions", "Rows predicted, by predicted class", ["class"]
+            f"{PREFIX}_predictions",
+            "Rows predicted, by model and predicted class",
+            ["model", "class"],
         ),
         request_rows=Histogram(
-            f"{PREFIX}_request_rows", "Rows per scored request", buckets=ROW_BUCKETS
+            f"{PREFIX}_request_rows",
+            "Rows per scored request, by model",
+            ["model"],
+            buckets=ROW_BUCKETS,
         ),
         stage_seconds=Histogram(
             f"{PREFIX}_stage_seconds",
-            "Time spent per request in each stage: parse, validate, predict",
-            ["stage"],
+            "Time spent per request in each stage (parse, validate, predict), by model",
+            ["model", "stage"],
             buckets=STAGE_BUCKETS,
         ),
         model_info=Gauge(
@@ -76,13 +86,13 @@ def service_metrics() -> ServiceMetrics:
         ),
         drift_rows=Counter(
             f"{PREFIX}_drift_rows",
-            "Validated rows counted into each feature's reference bins",
-            ["feature", "bin"],
+            "Validated rows counted into each feature's reference bins, by model",
+            ["model", "feature", "bin"],
         ),
         drift_reference_share=Gauge(
             f"{PREFIX}_drift_reference_share",
-            "Share of the training rows in each bin of each feature",
-            ["feature", "bin"],
+            "Share of the training rows in each bin of each feature, by model",
+            ["model", "feature", "bin"],
             multiprocess_mode="max",
         ),
         prediction_log_records=Counter(
@@ -99,18 +109,42 @@ def service_metrics() -> ServiceMetrics:
         ),
         live_labelled=Counter(
             f"{PREFIX}_live_labelled",
-            "Predictions whose true label arrived while held, by true class",
-            ["class"],
+            "Predictions whose true label arrived while held, by model and true class",
+            ["model", "class"],
         ),
         live_correct=Counter(
             f"{PREFIX}_live_correct",
-            "Predictions whose true label arrived while held and was predicted, by true class",
-            ["class"],
+            "Held predictions whose true label arrived and matched, by model and true class",
+            ["model", "class"],
         ),
         heldout_accuracy=Gauge(
             f"{PREFIX}_heldout_accuracy",
             "Accuracy of the served model on its held-out split at training time",
             ["model"],
             multiprocess_mode="max",
+        ),
+        shadow_requests=Counter(
+            f"{PREFIX}_shadow_requests",
+            "Requests given to the shadow candidate, by result: scored, dropped (queue full), "
+            "failed (it raised) or rejected (its suite refused rows the main model took)",
+            ["candidate", "result"],
+        ),
+        shadow_agreement=Counter(
+            f"{PREFIX}_shadow_agreement",
+            "Rows the shadow candidate scored, by whether its label agrees with the main model",
+            ["candidate", "agree"],
+        ),
+        shadow_probability_difference=Histogram(
+            f"{PREFIX}_shadow_probability_difference",
+            "Per row, the largest difference between the candidate's and the main model's "
+            "class probabilities",
+            ["candidate"],
+            buckets=DIFFERENCE_BUCKETS,
+        ),
+        shadow_seconds=Histogram(
+            f"{PREFIX}_shadow_seconds",
+            "Time the shadow candidate took to validate and score a request",
+            ["candidate"],
+            buckets=STAGE_BUCKETS,
         ),
     )

@@ -95,16 +95,19 @@ class Monitor:
         metrics = self.metrics = service_metrics()
         name, _, version = self._version.tag.partition(":")
         metrics.model_info.labels(model=self._version.tag, name=name, version=version).set(1)
+        model = self.model = self._version.tag
         for feature in self.drift.bins:
             for label, share in zip(feature.labels, feature.reference, strict=True):
-                metrics.drift_reference_share.labels(feature=feature.name, bin=label).set(share)
+                metrics.drift_reference_share.labels(model, feature.name, label).set(share)
         self._drift_children = [
-            metrics.drift_rows.labels(feature=f, bin=b) for f, b in self.drift.labels()
+            metrics.drift_rows.labels(model, f, b) for f, b in self.drift.labels()
         ]
-        self._class_children = [metrics.predictions.labels(c) for c in self.scorer.classes]
+        self._class_children = [metrics.predictions.labels(model, c) for c in self.scorer.classes]
         self._stages = {
-            stage: metrics.stage_seconds.labels(stage) for stage in ("parse", "validate", "predict")
+            stage: metrics.stage_seconds.labels(model, stage)
+            for stage in ("parse", "validate", "predict")
         }
+        self._request_rows = metrics.request_rows.labels(model)
 
     def observe_parse(self, seconds: float) -> None:
         if self.metrics is not None:
@@ -121,7 +124,7 @@ class Monitor:
         scored = Scored(*self.scorer.predictor.predict(columns))
         self._stages["predict"].observe(time.perf_counter() - validated)
         rows = len(scored.labels)
-        self.metrics.request_rows.observe(rows)
+        self._request_rows.observe(rows)
         winners = scored.probabilities.argmax(axis=1)
         if rows == 1:
             self.class_counts[winners[0]] += 1
@@ -135,7 +138,7 @@ class Monitor:
         failed = self.metrics.failed_expectations
         for failure in rejection.failures:
             column = failure.column if failure.column in self.features else OTHER_COLUMN
-            failed.labels(expectation=failure.expectation, column=column).inc()
+            failed.labels(self.model, failure.expectation, column).inc()
 
     def flush(self) -> None:
         """Hand the counts gathered since the last flush to the Prometheus counters."""

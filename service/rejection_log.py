@@ -24,8 +24,8 @@ class RejectionLog:
         self._last = float("-inf")
         self._suppressed = 0
 
-    def record(self, rejection: Rejection, endpoint: str, request_id: str) -> None:
-        service_metrics().rejections.labels(error=rejection.error, endpoint=endpoint).inc()
+    def record(self, rejection: Rejection, endpoint: str, request_id: str, model: str) -> None:
+        service_metrics().rejections.labels(model, rejection.error, endpoint).inc()
         now = time.monotonic()
         if now - self._last < self.interval:
             self._suppressed += 1

@@ -36,9 +36,10 @@ from service.api_models import (
 )
 from service.auth import ApiKeyMiddleware, AuthSettings
 from service.body_limit import BodyLimitMiddleware
+from service.candidate import CandidateError, Served, Shadow, ShadowWork, Split, check_compatible
 from service.errors import PipelineError
 from service.feedback import Feedback, LiveAccuracy
-from service.monitoring import Monitor
+from service.model_version import ModelVersion
 from service.prediction_log import Answer, PredictionLog
 from service.rejection_log import RejectionLog
 from service.request_body import RecordParser
@@ -53,27 +54,43 @@ logger = logging.getLogger("bentoml.model_service")
 # python-multipart logs a WARNING per malformed upload; the 400 and /metrics say it already.
 logging.getLogger("python_multipart").setLevel(logging.ERROR)
 
+
+def load_scorer(version: ModelVersion) -> Scorer:
+    """Return the version's scorer, or stop start-up with one line saying why it cannot load."""
+    try:
+        # Built here, in the serving process, so a model that cannot load (a corrupt graph
+        # whose hash matches) stops start-up with one line instead of crash-looping the worker.
+        return Scorer(
+            version,
+            validation_engine=SETTINGS.validation_engine,
+            prediction_engine=SETTINGS.prediction_engine,
+        )
+    except Exception as error:  # noqa: BLE001 - onnxruntime and skops raise many types
+        sys.exit(f"model service cannot start: {version.tag} cannot be loaded: {error}"[:2000])
+
+
 try:
     SETTINGS = Settings.from_env()
     AUTH = AuthSettings.from_env()
     # Read at import: the request schema in /docs comes from the stored feature schema.
     VERSION = load_model_version(SETTINGS.model_tag)
-except PipelineError as error:
-    sys.exit(f"model service cannot start: {error}")
-try:
-    # Built here, in the serving process, so a model that cannot load (a corrupt graph whose
-    # hash matches) stops start-up with one line instead of crash-looping the worker.
-    SCORER = Scorer(
-        VERSION,
-        validation_engine=SETTINGS.validation_engine,
-        prediction_engine=SETTINGS.prediction_engine,
+    CANDIDATE_VERSION = (
+        load_model_version(SETTINGS.candidate.tag) if SETTINGS.candidate is not None else None
     )
-except Exception as error:  # noqa: BLE001 - onnxruntime and skops raise many types
-    sys.exit(f"model service cannot start: {VERSION.tag} cannot be loaded: {error}"[:2000])
+    if CANDIDATE_VERSION is not None:
+        check_compatible(VERSION, CANDIDATE_VERSION)
+except (PipelineError, CandidateError) as error:
+    sys.exit(f"model service cannot start: {error}")
 
+SCORER = load_scorer(VERSION)
+MAIN = Served(VERSION, SCORER, SETTINGS.monitoring)
+CANDIDATE = (
+    Served(CANDIDATE_VERSION, load_scorer(CANDIDATE_VERSION), SETTINGS.monitoring)
+    if CANDIDATE_VERSION is not None
+    else None
+)
 PARSER = RecordParser(VERSION.schema, SETTINGS.limits)
 REJECTIONS = RejectionLog(SETTINGS.limits.max_echo_chars, SETTINGS.rejection_log_seconds)
-MONITOR = Monitor(VERSION, SCORER) if SETTINGS.monitoring else None
 PREDICTION_LOG = (
     PredictionLog(SETTINGS.prediction_log, VERSION.schema.names)
     if SETTINGS.prediction_log is not None
@@ -83,33 +100,56 @@ CLASSES = np.asarray(SCORER.predictor.classes).tolist()  # as the model names th
 LIVE = LiveAccuracy(CLASSES, SETTINGS.feedback_hold_requests)
 
 
-def score(columns, endpoint: str) -> Scored | Rejection:
-    """Score a parsed batch and record the answer: request id, live accuracy, prediction log."""
-    scored = MONITOR.score(columns) if MONITOR is not None else SCORER.score(columns)
-    if isinstance(scored, Rejection):
-        return scored
+def log_with_shadow(work: ShadowWork, candidate: Scored | None) -> None:
+    """Log the main answer with the candidate's beside it (None: dropped, failed, rejected)."""
+    if PREDICTION_LOG is None:
+        return
+    main = Answer(VERSION.tag, work.main.labels, work.main.probabilities, SCORER.classes)
+    beside = None
+    if candidate is not None:
+        beside = Answer(CANDIDATE.tag, candidate.labels, candidate.probabilities, SCORER.classes)
+    PREDICTION_LOG.scored(work.request_id, work.endpoint, work.columns, main, beside)
+
+
+SPLIT = SHADOW = None
+if CANDIDATE is not None and SETTINGS.candidate.mode == "split":
+    SPLIT = Split(SETTINGS.candidate.share)
+elif CANDIDATE is not None:
+    SHADOW = Shadow(
+        CANDIDATE.scorer, CANDIDATE.tag, SETTINGS.candidate.max_queued_rows, log_with_shadow
+    )
+
+
+def score(columns, endpoint: str) -> tuple[Served, Scored | Rejection]:
+    """Score a parsed batch with the version this request goes to, and record the answer:
+    live accuracy, the shadow candidate, the prediction log."""
     request = current_request()
-    request.answered_by = VERSION.tag
-    LIVE.remember(request.request_id, VERSION.tag, scored.labels.tolist())
-    if PREDICTION_LOG is not None:
-        answer = Answer(VERSION.tag, scored.labels, scored.probabilities, SCORER.classes)
+    served = CANDIDATE if SPLIT is not None and SPLIT.to_candidate(request.client_id) else MAIN
+    request.answered_by = served.tag
+    scored = served.score(columns)
+    if isinstance(scored, Rejection):
+        return served, scored
+    LIVE.remember(request.request_id, served.tag, scored.labels.tolist())
+    if SHADOW is not None:
+        SHADOW.submit(ShadowWork(request.request_id, endpoint, columns, scored))
+    elif PREDICTION_LOG is not None:
+        answer = Answer(served.tag, scored.labels, scored.probabilities, SCORER.classes)
         PREDICTION_LOG.scored(request.request_id, endpoint, columns, answer)
-    return scored
+    return served, scored
 
 
 def observe_parse(seconds: float) -> None:
-    if MONITOR is not None:
-        MONITOR.observe_parse(seconds)
+    if MAIN.monitor is not None:
+        MAIN.monitor.observe_parse(seconds)
 
 
-def reject(rejection: Rejection, endpoint: str) -> Response:
+def reject(rejection: Rejection, endpoint: str, served: Served = MAIN) -> Response:
     request = current_request()
-    request.answered_by = VERSION.tag
-    REJECTIONS.record(rejection, endpoint, request.request_id)
-    if MONITOR is not None:
-        MONITOR.rejected(rejection)
+    request.answered_by = served.tag
+    REJECTIONS.record(rejection, endpoint, request.request_id, served.tag)
+    served.rejected(rejection)
     if PREDICTION_LOG is not None and endpoint != "/feedback":
-        PREDICTION_LOG.rejected(request.request_id, endpoint, VERSION.tag, rejection)
+        PREDICTION_LOG.rejected(request.request_id, endpoint, served.tag, rejection)
     limits = SETTINGS.limits
     body = rejection.body(limits.max_error_failures, limits.max_echo_chars)
     return json_response(body, status_code=rejection.status)
@@ -169,18 +209,25 @@ def log_fallbacks(scorer: Scorer) -> None:
 class ModelService:
     # Declares the model version for `bentoml build`, which packs it into the bento.
     model = bentoml.models.BentoModel(VERSION.tag)
+    if CANDIDATE_VERSION is not None:
+        candidate_model = bentoml.models.BentoModel(CANDIDATE_VERSION.tag)
 
     def __init__(self) -> None:
         self.scorer = SCORER
         log_fallbacks(self.scorer)
-        if MONITOR is not None:
-            MONITOR.start()  # in the worker, where BentoML's metrics folder is set
-        LIVE.start(VERSION.tag, VERSION.metadata.metrics.get("accuracy"))
+        # Threads and series start here, in the worker, where BentoML's metrics folder is set.
+        for served in (MAIN, CANDIDATE) if CANDIDATE is not None else (MAIN,):
+            served.start()
+            LIVE.start(served.tag, served.version.metadata.metrics.get("accuracy"))
         if PREDICTION_LOG is not None:
             PREDICTION_LOG.start()
+        if SHADOW is not None:
+            SHADOW.start()
 
     @bentoml.on_shutdown
-    def write_queued_log(self) -> None:
+    def finish_queued_work(self) -> None:
+        if SHADOW is not None:
+            SHADOW.close()
         if PREDICTION_LOG is not None:
             PREDICTION_LOG.close()
 
@@ -192,11 +239,11 @@ class ModelService:
         """Predict the class of each record; a record that breaks the suite gets a 400."""
         if isinstance(records, Rejection):
             return reject(records, "/predict")
-        scored = score(records, "/predict")
+        served, scored = score(records, "/predict")
         if isinstance(scored, Rejection):
-            return reject(scored, "/predict")
+            return reject(scored, "/predict", served)
         return json_response(
-            prediction_body(VERSION.tag, scored.labels, scored.probabilities, self.scorer.classes)
+            prediction_body(served.tag, scored.labels, scored.probabilities, self.scorer.classes)
         )
 
     @bentoml.api(
@@ -210,9 +257,9 @@ class ModelService:
         """
         if isinstance(file, Rejection):
             return reject(file, "/predict_csv")
-        scored = score(file[VERSION.schema.names], "/predict_csv")
+        served, scored = score(file[VERSION.schema.names], "/predict_csv")
         if isinstance(scored, Rejection):
-            return reject(scored, "/predict_csv")
+            return reject(scored, "/predict_csv", served)
         csv = prediction_csv(file, scored.labels, scored.probabilities, self.scorer.classes)
         return Response(csv, media_type="text/csv")
 
@@ -238,6 +285,14 @@ class ModelService:
                 "validation_engine": SETTINGS.validation_engine,
                 "onnx": VERSION.metadata.onnx,
                 "gx_delegated": self.scorer.delegated,
+            },
+            "candidate": None
+            if CANDIDATE is None
+            else {
+                "model": CANDIDATE.tag,
+                "mode": SETTINGS.candidate.mode,
+                "share": SETTINGS.candidate.share if SPLIT is not None else None,
+                "metrics": CANDIDATE.version.metrics,
             },
             "metrics": VERSION.metrics,
             "params": without_paths(VERSION.params),

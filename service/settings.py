@@ -126,6 +126,27 @@ class PredictionLogSettings:
 
 
 @dataclass(frozen=True)
+class CandidateSettings:
+    tag: str
+    mode: str  # shadow: scored beside the main model, never answered; split: answers a share
+    share: float  # split: the share of requests (or of X-Client-IDs) the candidate answers
+    max_queued_rows: int  # shadow: rows waiting to be scored; more are dropped and counted
+
+    @classmethod
+    def from_env(cls) -> CandidateSettings | None:
+        """Return the candidate's settings, or None when CANDIDATE_MODEL_TAG is unset."""
+        tag = os.environ.get("CANDIDATE_MODEL_TAG", "").strip()
+        if not tag:
+            return None
+        return cls(
+            tag=tag,
+            mode=_choice("CANDIDATE_MODE", ("shadow", "split")),
+            share=_fraction("CANDIDATE_SHARE", 0.1),
+            max_queued_rows=_whole_number("CANDIDATE_QUEUE_ROWS", 10_000),
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     model_tag: str
     validation_engine: str
@@ -136,6 +157,7 @@ class Settings:
     workers: int  # worker processes; /metrics adds up all of them
     prediction_log: PredictionLogSettings | None  # None: no prediction log
     feedback_hold_requests: int  # predictions per worker kept for live accuracy; 0 keeps none
+    candidate: CandidateSettings | None  # a second version in shadow or split mode
 
     @property
     def max_batch_rows(self) -> int:
@@ -156,4 +178,5 @@ class Settings:
             workers=_whole_number("WORKERS", 1),
             prediction_log=PredictionLogSettings.from_env(),
             feedback_hold_requests=_whole_number("FEEDBACK_HOLD_REQUESTS", 10_000, minimum=0),
+            candidate=CandidateSettings.from_env(),
         )

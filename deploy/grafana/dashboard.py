@@ -111,9 +111,9 @@ def traffic_row() -> list:
         "model's expectation suite (validate) and the model (predict).",
         "s",
         query(
-            f"histogram_quantile(0.99, sum by (stage, le) "
+            f"histogram_quantile(0.99, sum by (model, stage, le) "
             f"(rate(model_service_stage_seconds_bucket{{{JOB}}}[{RATE}])))",
-            "{{stage}}",
+            "{{stage}} {{model}}",
         ),
     )
     rows = graph(
@@ -193,8 +193,8 @@ def predictions_row() -> list:
         "sign of drift in the inputs (or of a new client).",
         "short",
         query(
-            f"sum by (class) (rate(model_service_predictions_total{{{JOB}}}[{RATE}]))",
-            "{{class}}",
+            f"sum by (model, class) (rate(model_service_predictions_total{{{JOB}}}[{RATE}]))",
+            "{{class}} {{model}}",
         ),
     ).stacking(common_builders.StackingConfig().mode(common.StackingMode.NORMAL))
     version = (
@@ -230,7 +230,7 @@ def drift_row() -> list:
             "bins. Under 0.1 is stable, 0.1 to 0.2 a moderate shift, above 0.2 a large one. "
             "With few rows in the window it is inflated by about (bins - 1) / rows.",
             "none",
-            query(f"model_service:feature_psi:15m{{{JOB}}}", "{{feature}}"),
+            query(f"model_service:feature_psi:15m{{{JOB}}}", "{{feature}} {{model}}"),
         ),
         *psi_steps,
     )
@@ -240,7 +240,7 @@ def drift_row() -> list:
             "The window FeatureDrift reads: it fires above 0.2 for 15 minutes when the hour "
             "held at least 1,000 rows.",
             "none",
-            query(f"model_service:feature_psi:1h{{{JOB}}}", "{{feature}}"),
+            query(f"model_service:feature_psi:1h{{{JOB}}}", "{{feature}} {{model}}"),
         ),
         *psi_steps,
     )
@@ -270,6 +270,56 @@ def drift_row() -> list:
         ),
     )
     return [psi_15m, psi_1h, window_rows, bins]
+
+
+def candidate_row() -> list:
+    """Live accuracy from /feedback, and a shadow candidate against the main model."""
+    accuracy = graph(
+        "Live accuracy, 6 hours",
+        "Labels sent to /feedback that matched the prediction, by model, against the model's "
+        "held-out accuracy (heldout). LiveAccuracyLow fires 5 points under it.",
+        "percentunit",
+        query(f"model_service:live_accuracy:6h{{{JOB}}}", "live {{model}}"),
+        query(f"model_service:heldout_accuracy{{{JOB}}}", "heldout {{model}}", "B"),
+    )
+    agreement = graph(
+        "Shadow candidate: agreement and probability difference",
+        "Share of rows where the shadow candidate's label equals the main model's, and the "
+        "median and p90 of the largest per-row difference in class probabilities.",
+        "percentunit",
+        query(
+            f'sum by (candidate) (rate(model_service_shadow_agreement_total{{{JOB}, agree="true"}}'
+            f"[{RATE}])) / sum by (candidate) "
+            f"(rate(model_service_shadow_agreement_total{{{JOB}}}[{RATE}]))",
+            "agreement {{candidate}}",
+        ),
+        *(
+            query(
+                f"histogram_quantile({q}, sum by (candidate, le) "
+                f"(rate(model_service_shadow_probability_difference_bucket{{{JOB}}}[{RATE}])))",
+                f"p{int(q * 100)} difference {{{{candidate}}}}",
+                ref,
+            )
+            for q, ref in ((0.5, "B"), (0.9, "C"))
+        ),
+    )
+    shadow_work = graph(
+        "Shadow candidate: requests and latency",
+        "Requests the shadow candidate scored, dropped (its queue was full), failed or "
+        "rejected, per second; and its p99 time to validate and score one request.",
+        "short",
+        query(
+            f"sum by (result) (rate(model_service_shadow_requests_total{{{JOB}}}[{RATE}]))",
+            "{{result}}",
+        ),
+        query(
+            f"1000 * histogram_quantile(0.99, sum by (le) "
+            f"(rate(model_service_shadow_seconds_bucket{{{JOB}}}[{RATE}])))",
+            "p99 ms",
+            "B",
+        ),
+    )
+    return [accuracy, agreement, shadow_work]
 
 
 def variable(name: str, label: str, expr: str) -> dashboard.QueryVariable:
@@ -313,6 +363,7 @@ def build() -> dashboard.Dashboard:
         ("Rejections", rejections_row()),
         ("Predictions and model", predictions_row()),
         ("Drift", drift_row()),
+        ("Accuracy and candidate", candidate_row()),
     ]
     for title, panels in rows:
         board = board.with_row(dashboard.Row(title))

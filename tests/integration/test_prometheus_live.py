@@ -176,7 +176,14 @@ def features() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def stack(iris_run, tmp_path_factory):
     folder = tmp_path_factory.mktemp("prometheus")
-    env = {"MODEL_TAG": iris_run.tag, "API_KEYS": KEY, "WORKERS": "2"}
+    # The same version as its own shadow candidate, so every series of the dashboard exists.
+    env = {
+        "MODEL_TAG": iris_run.tag,
+        "API_KEYS": KEY,
+        "WORKERS": "2",
+        "CANDIDATE_MODEL_TAG": iris_run.tag,
+        "CANDIDATE_MODE": "shadow",
+    }
     with BentoServer(env, folder / "server.log") as server:
         target = server.url.removeprefix("http://")
         with Prometheus(folder, target, short_window_rules(WINDOW)) as prometheus:
@@ -205,6 +212,17 @@ def send(server: BentoServer, frame: pd.DataFrame, rng, shift: bool) -> int:
         )
         assert answer.status_code == 200, answer.text
         rows += len(batch)
+        # Its own label as the truth: live accuracy series exist once labels are matched.
+        label = requests.post(
+            f"{server.url}/feedback",
+            json={
+                "request_id": answer.headers["X-Request-ID"],
+                "label": answer.json()["predictions"][0],
+            },
+            headers={"Authorization": f"Bearer {KEY}"},
+            timeout=30,
+        )
+        assert label.status_code == 200, label.text
         time.sleep(0.25)
     return rows
 

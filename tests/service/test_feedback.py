@@ -55,8 +55,8 @@ def test_a_body_that_is_not_json_is_refused():
     assert isinstance(rejection, Rejection) and rejection.error == "invalid_json"
 
 
-def _count(counter, label: str) -> float:
-    return counter.labels(label)._value.get()
+def _count(counter, *labels: str) -> float:
+    return counter.labels(*labels)._value.get()
 
 
 def test_held_predictions_count_correct_and_total_by_true_class():
@@ -64,15 +64,15 @@ def test_held_predictions_count_correct_and_total_by_true_class():
     live = LiveAccuracy(CLASSES, hold_requests=2)
     live.start("m:1", 0.9)
     labelled, correct = (
-        _count(metrics.live_labelled, "setosa"),
-        _count(metrics.live_correct, "setosa"),
+        _count(metrics.live_labelled, "m:1", "setosa"),
+        _count(metrics.live_correct, "m:1", "setosa"),
     )
     unmatched = _count(metrics.feedback, "unmatched")
     live.remember("r1", "m:1", ["setosa", "versicolor"])
     assert live.match(Feedback("r1", 0, "setosa")) == "m:1"
     assert live.match(Feedback("r1", 1, "setosa")) == "m:1"  # predicted versicolor: wrong
-    assert _count(metrics.live_labelled, "setosa") - labelled == 2
-    assert _count(metrics.live_correct, "setosa") - correct == 1
+    assert _count(metrics.live_labelled, "m:1", "setosa") - labelled == 2
+    assert _count(metrics.live_correct, "m:1", "setosa") - correct == 1
     # A second label for the same row, a row out of range and an unknown id are not matched.
     assert live.match(Feedback("r1", 0, "setosa")) is None
     assert live.match(Feedback("r1", 5, "setosa")) is None

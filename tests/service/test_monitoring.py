@@ -26,22 +26,30 @@ def test_classes_and_bins_are_counted_and_flushed(iris_run):
     monitor.start()
     frame = pd.read_csv(PROJECT_ROOT / "data" / "iris.csv")[version.schema.names]
     before = {
-        c: sample("model_service_predictions_total", {"class": c}) for c in monitor.scorer.classes
+        c: sample("model_service_predictions_total", {"model": version.tag, "class": c})
+        for c in monitor.scorer.classes
     }
     scored = [monitor.score(frame.iloc[[i]].reset_index(drop=True)) for i in range(len(frame))]
     assert all(isinstance(s, Scored) for s in scored)
     monitor.flush()
     labels = np.concatenate([s.labels for s in scored]).astype(str)
     for label in monitor.scorer.classes:
-        counted = sample("model_service_predictions_total", {"class": label}) - before[label]
+        counted = (
+            sample("model_service_predictions_total", {"model": version.tag, "class": label})
+            - before[label]
+        )
         assert counted == np.sum(labels == label)
     rows = sum(
-        sample("model_service_drift_rows_total", {"feature": "petal_length_cm", "bin": f"b{i}"})
+        sample(
+            "model_service_drift_rows_total",
+            {"model": version.tag, "feature": "petal_length_cm", "bin": f"b{i}"},
+        )
         for i in range(10)
     )
     assert rows >= len(frame)
     share = sample(
-        "model_service_drift_reference_share", {"feature": "petal_length_cm", "bin": "missing"}
+        "model_service_drift_reference_share",
+        {"model": version.tag, "feature": "petal_length_cm", "bin": "missing"},
     )
     assert share == 0.0
 
@@ -55,11 +63,19 @@ def test_failed_expectations_on_a_client_key_share_one_label(iris_run):
     assert isinstance(rejection, Rejection)
     before = sample(
         "model_service_failed_expectations_total",
-        {"expectation": "expect_column_values_to_be_between", "column": "petal_length_cm"},
+        {
+            "model": version.tag,
+            "expectation": "expect_column_values_to_be_between",
+            "column": "petal_length_cm",
+        },
     )
     monitor.rejected(rejection)
     after = sample(
         "model_service_failed_expectations_total",
-        {"expectation": "expect_column_values_to_be_between", "column": "petal_length_cm"},
+        {
+            "model": version.tag,
+            "expectation": "expect_column_values_to_be_between",
+            "column": "petal_length_cm",
+        },
     )
     assert after == before + 1

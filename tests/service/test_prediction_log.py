@@ -7,12 +7,12 @@ import threading
 from pathlib import Path
 
 import numpy as np
+from support.prediction_logs import read_log_lines
 
 from service.metrics import service_metrics
 from service.prediction_log import Answer, PredictionLog
 from service.settings import PredictionLogSettings
 from service.validation.results import Failure, Rejection
-from tests.support.prediction_logs import read_log_lines
 
 FEATURES = ["width", "color"]
 CLASSES = ["a", "b"]

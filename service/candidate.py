@@ -1,0 +1,214 @@
+"""A second model version beside the main one: shadow (scored, never answered) or split traffic.
+
+Seldon's mirrors and KServe's canaryTrafficPercent, inside one BentoML service with no
+gateway: `CANDIDATE_MODEL_TAG` names the version, `CANDIDATE_MODE` picks how it runs.
+
+- shadow: the candidate scores the rows the main model answered, on a thread off the response
+  path. Work waits in a bounded queue drained a few times a second (a thread woken on every
+  request took the GIL from the next one); work that finds the queue full is dropped and
+  counted, and a candidate that raises is counted, never answered.
+- split: a share of requests is answered by the candidate; a request with X-Client-ID goes
+  where that client always goes (a hash of the id), so a client does not flip between models.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from service.metrics import service_metrics
+from service.model_version import ModelVersion
+from service.predictor import Batch
+from service.scoring import Scored, Scorer
+from service.validation.results import Rejection
+
+logger = logging.getLogger("bentoml.model_service")
+
+CANDIDATE_MODES = ("shadow", "split")
+DRAIN_SECONDS = 0.1
+# Probability differences observed per request, at most: a 10,000-row batch would otherwise
+# spend its time in 10,000 histogram calls.
+MAX_OBSERVED_ROWS = 1_000
+
+
+class CandidateError(Exception):
+    """The candidate cannot run beside the main model."""
+
+
+def schema_differences(main: ModelVersion, candidate: ModelVersion) -> list[str]:
+    """Return what differs between the two versions' inputs and classes; empty when nothing."""
+    ours = {f.name: f for f in main.schema.features}
+    theirs = {f.name: f for f in candidate.schema.features}
+    found = []
+    if missing := [name for name in ours if name not in theirs]:
+        found.append(f"the candidate lacks {', '.join(missing)}")
+    if extra := [name for name in theirs if name not in ours]:
+        found.append(f"the candidate also needs {', '.join(extra)}")
+    for name in ours.keys() & theirs.keys():
+        if ours[name].kind != theirs[name].kind:
+            found.append(f"{name} is {ours[name].kind} for the main model, {theirs[name].kind}")
+    main_classes, candidate_classes = (
+        list(map(str, main.schema.classes)),
+        list(map(str, candidate.schema.classes)),
+    )
+    if main_classes != candidate_classes:
+        found.append(
+            f"classes differ: {', '.join(main_classes)} against {', '.join(candidate_classes)}"
+        )
+    return sorted(found)
+
+
+def check_compatible(main: ModelVersion, candidate: ModelVersion) -> None:
+    if differences := schema_differences(main, candidate):
+        raise CandidateError(
+            f"candidate {candidate.tag} cannot run beside {main.tag}: " + "; ".join(differences)
+        )
+
+
+def client_share(client_id: str) -> float:
+    """Return where a client falls in [0, 1): the same for the same id, in every worker."""
+    # crc32 is linear: ids that differ in one digit (client-1, client-2...) bunch together.
+    digest = hashlib.blake2b(client_id.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+class Split:
+    """Chooses, per request, whether the candidate answers."""
+
+    def __init__(self, share: float) -> None:
+        self.share = share
+
+    def to_candidate(self, client_id: str | None) -> bool:
+        position = client_share(client_id) if client_id is not None else random.random()
+        return position < self.share
+
+
+@dataclass(frozen=True)
+class ShadowWork:
+    request_id: str
+    endpoint: str
+    columns: Batch
+    main: Scored
+
+
+class Shadow:
+    """Scores the candidate on the rows the main model answered, off the response path."""
+
+    def __init__(
+        self,
+        scorer: Scorer,
+        tag: str,
+        max_queued_rows: int,
+        on_scored: Callable[[ShadowWork, Scored | None], None],
+    ) -> None:
+        self.scorer = scorer
+        self.tag = tag
+        self.max_queued_rows = max_queued_rows
+        self.on_scored = on_scored  # gets every piece of work, with None when not scored
+        self._work: deque[ShadowWork] = deque()
+        self._queued_rows = 0
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closing = False
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        metrics = service_metrics()
+        self._requests = {
+            result: metrics.shadow_requests.labels(candidate=self.tag, result=result)
+            for result in ("scored", "dropped", "failed", "rejected")
+        }
+        self._agreement = {
+            agree: metrics.shadow_agreement.labels(candidate=self.tag, agree=agree)
+            for agree in ("true", "false")
+        }
+        self._difference = metrics.shadow_probability_difference.labels(candidate=self.tag)
+        self._seconds = metrics.shadow_seconds.labels(candidate=self.tag)
+        self._thread = threading.Thread(target=self._run, name="shadow", daemon=True)
+        self._thread.start()
+
+    def submit(self, work: ShadowWork) -> None:
+        rows = len(work.main.labels)
+        with self._lock:
+            accepted = not self._closing and self._queued_rows + rows <= self.max_queued_rows
+            if accepted:
+                self._queued_rows += rows
+                self._work.append(work)
+        if not accepted:
+            self._requests["dropped"].inc()
+            self.on_scored(work, None)
+
+    def close(self, timeout: float = 10.0) -> None:
+        with self._lock:
+            self._closing = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(timeout=DRAIN_SECONDS)
+            self._wake.clear()
+            while self._work:
+                work = self._work.popleft()
+                self.on_scored(work, self._score(work))
+                with self._lock:
+                    self._queued_rows -= len(work.main.labels)
+            if self._closing and not self._work:
+                return
+
+    def _score(self, work: ShadowWork) -> Scored | None:
+        started = time.perf_counter()
+        try:
+            scored = self.scorer.score(work.columns)
+        except Exception as error:  # noqa: BLE001 - a broken candidate must not stop the service
+            self._requests["failed"].inc()
+            logger.warning("shadow candidate %s failed: %s", self.tag, str(error)[:500])
+            return None
+        self._seconds.observe(time.perf_counter() - started)
+        if isinstance(scored, Rejection):
+            self._requests["rejected"].inc()
+            return None
+        self._requests["scored"].inc()
+        main = work.main
+        agree = int(np.count_nonzero(main.labels == scored.labels))
+        self._agreement["true"].inc(agree)
+        if agree < len(main.labels):
+            self._agreement["false"].inc(len(main.labels) - agree)
+        difference = np.abs(main.probabilities - scored.probabilities).max(axis=1)
+        for value in difference[:MAX_OBSERVED_ROWS].tolist():
+            self._difference.observe(value)
+        return scored
+
+
+class Served:
+    """One model version the service can answer with: its scorer, and its monitor if on."""
+
+    def __init__(self, version: ModelVersion, scorer: Scorer, monitoring: bool) -> None:
+        from service.monitoring import Monitor
+
+        self.version = version
+        self.tag = version.tag
+        self.scorer = scorer
+        self.monitor = Monitor(version, scorer) if monitoring else None
+
+    def score(self, columns: Batch) -> Scored | Rejection:
+        if self.monitor is not None:
+            return self.monitor.score(columns)
+        return self.scorer.score(columns)
+
+    def rejected(self, rejection: Rejection) -> None:
+        if self.monitor is not None:
+            self.monitor.rejected(rejection)
+
+    def start(self) -> None:
+        if self.monitor is not None:
+            self.monitor.start()
