@@ -2,12 +2,16 @@
 `make models`, and `make rollback`, all on the real BentoML store through make."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
+import requests
 from support.lifecycle import LifecycleVersions, make, train_versions
 
 from scripts.batch import score_file
+from scripts.params import PROJECT_ROOT
+from scripts.tools.bento_process import BentoServer
 from service.aliases import CHAMPION, PREVIOUS
 from service.store import alias_file, find_model
 
@@ -22,6 +26,19 @@ def lifecycle_versions(tmp_path_factory) -> LifecycleVersions:
 
 def champion_of(versions: LifecycleVersions) -> str:
     return f"{versions.name}:{alias_file(versions.name).read().get(CHAMPION)}"
+
+
+def served_version(tag: str, log: Path) -> str:
+    """Serve `tag` and return the version /metadata and X-Model-Version name (they must agree)."""
+    with BentoServer({"MODEL_TAG": tag}, log) as server:
+        metadata = requests.post(server.url + "/metadata", timeout=30).json()
+        record = pd.read_csv(PROJECT_ROOT / "data" / "iris.csv").iloc[0].drop("species")
+        answer = requests.post(
+            server.url + "/predict", json={"records": [record.to_dict()]}, timeout=30
+        )
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["X-Model-Version"] == metadata["model"] == answer.json()["model"]
+    return metadata["model"]
 
 
 def test_champion_challenger_promotion_and_rollback(lifecycle_versions, tmp_path):
@@ -67,6 +84,9 @@ def test_champion_challenger_promotion_and_rollback(lifecycle_versions, tmp_path
     served_tag, tally, _ = score_file(holdout, tmp_path / "scores.csv", model=f"{name}:champion")
     assert served_tag == versions.better and tally.rows_scored == tally.rows_read > 0
 
+    # The service started with `name:champion` serves the promoted version.
+    assert served_version(f"{name}:champion", tmp_path / "promoted.log") == versions.better
+
     # make models lists every version, newest first, with its aliases and metrics.
     listed = make("models")
     assert listed.returncode == 0, listed.stderr
@@ -91,6 +111,7 @@ def test_champion_challenger_promotion_and_rollback(lifecycle_versions, tmp_path
         versions.better.split(":")[1],
     )
     assert [c["reason"] for c in state.history][-2:] == ["rollback", "rollback"]
+    assert served_version(f"{name}:champion", tmp_path / "rolled.log") == versions.first
 
 
 def test_force_promotes_past_a_failed_gate_and_says_so(lifecycle_versions):
