@@ -50,6 +50,13 @@ SERVERS = {
         {"PREDICTION_LOG_DIR": "", "PUBLIC_METRICS": "1"},
         {},
     ),
+    # The served version as its own shadow (an empty tag here is filled in): the cost of the
+    # shadow path whatever the candidate's model costs.
+    "service, shadow candidate": (
+        "service.service:ModelService",
+        {"CANDIDATE_MODEL_TAG": "", "CANDIDATE_MODE": "shadow"},
+        {},
+    ),
     "constant BentoML endpoint": ("scripts.tools.bench_baseline:ConstantService", {}, {}),
     "floor: uvicorn + starlette + ONNX": ("scripts.tools.bench_floor:app", {}, {}),
 }
@@ -61,6 +68,7 @@ OVERHEADS = (
     ("service, API key on", SERVICE),
     (SERVICE, "service, monitoring off"),
     ("service, prediction log on", SERVICE),
+    ("service, shadow candidate", SERVICE),
 )
 
 
@@ -223,6 +231,8 @@ def bench_one(
     if "PREDICTION_LOG_DIR" in env:
         log_dir = Path(tempfile.mkdtemp()) / "predictions"
         env = {**env, "PREDICTION_LOG_DIR": str(log_dir)}
+    if env.get("CANDIDATE_MODEL_TAG") == "":
+        env = {**env, "CANDIDATE_MODEL_TAG": tag}
     kind = FloorServer if label == FLOOR else BentoServer
     server = kind({**env, "MODEL_TAG": tag}, log, target=target)
     started = time.perf_counter()
