@@ -26,13 +26,20 @@ OTHER_COLUMN = "_other"  # failures on a column the model does not have: a clien
 
 
 class DriftCounter:
-    """Counts rows into every feature's reference bins: one numpy vector for all of them."""
+    """Counts rows into every feature's reference bins: one numpy vector for all of them.
+
+    A one-row request only copies its values into a buffer (binning one row costs as much as
+    binning a thousand: numpy's per-call overhead); the buffer is binned in one call when it
+    fills and before every flush. Batches are binned at once.
+    """
+
+    BUFFER_ROWS = 1024
 
     def __init__(self, bins: list[FeatureBins]) -> None:
         self.bins = bins
         sizes = [len(b.labels) for b in bins]
         offsets = np.cumsum([0, *sizes])[:-1]
-        self.counts = np.zeros(sum(sizes), dtype=np.int64)
+        self._counts = np.zeros(sum(sizes), dtype=np.int64)
         numeric = [(b, o) for b, o in zip(bins, offsets, strict=True) if b.kind == "numeric"]
         self.numeric_names = [b.name for b, _ in numeric]
         self.numeric_edges = padded_edges([b for b, _ in numeric])
@@ -41,35 +48,62 @@ class DriftCounter:
         self.categorical = [
             (b, o) for b, o in zip(bins, offsets, strict=True) if b.kind != "numeric"
         ]
+        self._numeric_buffer = np.empty((self.BUFFER_ROWS, len(numeric)), dtype=np.float64)
+        self._categorical_buffer: list[list] = [[] for _ in self.categorical]
+        self._buffered = 0
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Return the counts of every row seen so far, buffered rows included."""
+        self.bin_buffered()
+        return self._counts
 
     def count(self, columns: Batch) -> None:
+        first = columns[self.bins[0].name] if self.bins else ()
+        if isinstance(first, np.ndarray) and len(first) == 1:
+            self._buffer_one(columns)
+            return
         if self.numeric_names:
-            first = columns[self.numeric_names[0]]
-            if isinstance(first, np.ndarray) and len(first) == 1:
-                # One row: gathering scalars beats stacking twenty one-element arrays.
-                values = np.fromiter(
-                    (columns[name][0] for name in self.numeric_names),
-                    dtype=np.float64,
-                    count=len(self.numeric_names),
-                )[None, :]
-            else:
-                values = np.column_stack(
-                    [np.asarray(columns[name], dtype=np.float64) for name in self.numeric_names]
-                )
-            found = numeric_bin_indices(values, self.numeric_edges)
-            where = np.where(found < 0, self.numeric_missing, self.numeric_offsets + found)
-            if len(where) == 1:
-                self.counts[where[0]] += 1  # one bin per feature: no index repeats
-            else:
-                self.counts += np.bincount(where.ravel(), minlength=len(self.counts))
+            values = np.column_stack(
+                [np.asarray(columns[name], dtype=np.float64) for name in self.numeric_names]
+            )
+            self._count_numeric(values)
         for feature, offset in self.categorical:
-            found = feature.bin_of(columns[feature.name])
-            if len(found) == 1:
-                self.counts[offset + found[0]] += 1
-            else:
-                self.counts[offset : offset + len(feature.labels)] += np.bincount(
-                    found, minlength=len(feature.labels)
-                )
+            self._count_categorical(feature, offset, columns[feature.name])
+
+    def _buffer_one(self, columns: Batch) -> None:
+        row = self._buffered
+        if self.numeric_names:
+            self._numeric_buffer[row] = [columns[name][0] for name in self.numeric_names]
+        for buffer, (feature, _) in zip(self._categorical_buffer, self.categorical, strict=True):
+            buffer.append(columns[feature.name][0])
+        self._buffered = row + 1
+        if self._buffered == self.BUFFER_ROWS:
+            self.bin_buffered()
+
+    def bin_buffered(self) -> None:
+        rows = self._buffered
+        if not rows:
+            return
+        if self.numeric_names:
+            self._count_numeric(self._numeric_buffer[:rows])
+        for buffer, (feature, offset) in zip(
+            self._categorical_buffer, self.categorical, strict=True
+        ):
+            self._count_categorical(feature, offset, np.asarray(buffer, dtype=object))
+            buffer.clear()
+        self._buffered = 0
+
+    def _count_numeric(self, values: np.ndarray) -> None:
+        found = numeric_bin_indices(values, self.numeric_edges)
+        where = np.where(found < 0, self.numeric_missing, self.numeric_offsets + found)
+        self._counts += np.bincount(where.ravel(), minlength=len(self._counts))
+
+    def _count_categorical(self, feature: FeatureBins, offset: int, values) -> None:
+        found = feature.bin_of(values)
+        self._counts[offset : offset + len(feature.labels)] += np.bincount(
+            found, minlength=len(feature.labels)
+        )
 
     def labels(self) -> list[tuple[str, str]]:
         return [(b.name, label) for b in self.bins for label in b.labels]
@@ -83,7 +117,7 @@ class Monitor:
         self.features = set(version.schema.names)
         self.drift = DriftCounter(feature_bins(version.reference))
         self.class_counts = np.zeros(len(scorer.classes), dtype=np.int64)
-        self._published_drift = np.zeros_like(self.drift.counts)
+        self._published_drift = np.zeros(len(self.drift.labels()), dtype=np.int64)
         self._published_classes = np.zeros_like(self.class_counts)
         self._last_flush = time.monotonic()
         self._timer_started = False
