@@ -143,7 +143,8 @@ def service_metrics() -> ServiceMetrics:
         ),
         shadow_seconds=Histogram(
             f"{PREFIX}_shadow_seconds",
-            "Time the shadow candidate took to validate and score a request",
+            "Time the shadow candidate took to validate and score one request, sampled: the "
+            "first of each drain of its queue, scored alone",
             ["candidate"],
             buckets=STAGE_BUCKETS,
         ),

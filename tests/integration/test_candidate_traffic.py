@@ -72,7 +72,8 @@ def test_a_shadow_candidate_is_scored_and_never_answers(iris_run, candidate_tag,
     assert agree + disagree == 2 * requests_sent
     assert agree >= 0.8 * 2 * requests_sent  # two good iris models mostly agree
     assert total(metrics, "model_service_shadow_probability_difference_count") == agree + disagree
-    assert total(metrics, "model_service_shadow_seconds_count") == requests_sent
+    # Timed on a sample: the first request of each drain, scored alone.
+    assert 1 <= total(metrics, "model_service_shadow_seconds_count") <= requests_sent
     # Only the main model answered, so only its rows reached its class counters.
     assert (
         total(metrics, "model_service_predictions_total", model=iris_run.tag) == 2 * requests_sent
