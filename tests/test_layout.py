@@ -98,3 +98,9 @@ def test_notebooks_import_only_what_exists():
         targets = imported(ast.parse(code), "")
         missing = sorted(t for t in targets if t not in graph and t.rsplit(".", 1)[0] not in graph)
         assert missing == [], notebook.name
+
+
+def test_test_modules_have_unique_names():
+    # The test folders are not packages: two modules of one name stop pytest's collection.
+    names = [path.name for path in (PROJECT_ROOT / "tests").rglob("test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
