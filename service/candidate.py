@@ -4,9 +4,8 @@ Seldon's mirrors and KServe's canaryTrafficPercent, inside one BentoML service w
 gateway: `CANDIDATE_MODEL_TAG` names the version, `CANDIDATE_MODE` picks how it runs.
 
 - shadow: the candidate scores the rows the main model answered, on a thread off the response
-  path. Work waits in a bounded queue drained a few times a second (a thread woken on every
-  request took the GIL from the next one); work that finds the queue full is dropped and
-  counted, and a candidate that raises is counted, never answered.
+  path (drained_queue.py); work that finds the queue full is dropped and counted, and a
+  candidate that raises is counted, never answered.
 - split: a share of requests is answered by the candidate; a request with X-Client-ID goes
   where that client always goes (a hash of the id), so a client does not flip between models.
 """
@@ -16,14 +15,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from service.drained_queue import DrainedQueue
 from service.metrics import service_metrics
 from service.model_version import ModelVersion
 from service.predictor import Batch
@@ -113,12 +111,7 @@ class Shadow:
         self.tag = tag
         self.max_queued_rows = max_queued_rows
         self.on_scored = on_scored  # gets every piece of work, with None when not scored
-        self._work: deque[ShadowWork] = deque()
-        self._queued_rows = 0
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._closing = False
-        self._thread: threading.Thread | None = None
+        self._queue = DrainedQueue("shadow", max_queued_rows, DRAIN_SECONDS, self._score_batch)
 
     def start(self) -> None:
         metrics = service_metrics()
@@ -132,38 +125,15 @@ class Shadow:
         }
         self._difference = metrics.shadow_probability_difference.labels(candidate=self.tag)
         self._seconds = metrics.shadow_seconds.labels(candidate=self.tag)
-        self._thread = threading.Thread(target=self._run, name="shadow", daemon=True)
-        self._thread.start()
+        self._queue.start()
 
     def submit(self, work: ShadowWork) -> None:
-        rows = len(work.main.labels)
-        with self._lock:
-            accepted = not self._closing and self._queued_rows + rows <= self.max_queued_rows
-            if accepted:
-                self._queued_rows += rows
-                self._work.append(work)
-        if not accepted:
+        if not self._queue.put(len(work.main.labels), work):
             self._requests["dropped"].inc()
             self.on_scored(work, None)
 
     def close(self, timeout: float = 10.0) -> None:
-        with self._lock:
-            self._closing = True
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while True:
-            self._wake.wait(timeout=DRAIN_SECONDS)
-            self._wake.clear()
-            batch = [self._work.popleft() for _ in range(len(self._work))]
-            if batch:
-                self._score_batch(batch)
-                with self._lock:
-                    self._queued_rows -= sum(len(work.main.labels) for work in batch)
-            if self._closing and not self._work:
-                return
+        self._queue.close(timeout)
 
     def _score_batch(self, batch: list[ShadowWork]) -> None:
         """Score the first request alone, timed (the latency a client of the candidate would

@@ -3,10 +3,10 @@
 `bentoml.monitor` (1.4.40) mixes two monitors' files, logs numpy values as strings and NaN as
 bare `NaN`, and ignores its log config (DESIGN.md), so the service keeps a log of its own. A
 request only appends to a bounded in-memory queue (rows, not requests, are counted, so a few
-10,000-row batches cannot hold gigabytes); a thread turns entries into lines and writes them.
-When the queue is full the records are dropped and counted in /metrics: a slow disk slows the
-log, never a request. Each worker writes its own file, rotated by size; the oldest rotated
-files go when the folder is over its total cap.
+10,000-row batches cannot hold gigabytes: drained_queue.py); a thread turns entries into lines
+and writes them. When the queue is full the records are dropped and counted in /metrics: a slow
+disk slows the log, never a request. Each worker writes its own file, rotated by size; the
+oldest rotated files go when the folder is over its total cap.
 
 Line format (read by scripts/monitoring_log.py and notebooks/04_monitor.ipynb):
   {"kind": "prediction", "time", "request_id", "model", "endpoint", "row", "features",
@@ -21,9 +21,7 @@ import logging
 import os
 import random
 import socket
-import threading
 import time
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +29,7 @@ from datetime import UTC, datetime
 import numpy as np
 import orjson
 
+from service.drained_queue import DrainedQueue
 from service.metrics import service_metrics
 from service.predictor import Batch
 from service.settings import PredictionLogSettings
@@ -43,9 +42,7 @@ FILE_SUFFIX = ".jsonl"
 # orjson writes NaN and infinities as null: strict JSON without a pass over every value.
 _DUMPS_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
 _ERROR_LOG_SECONDS = 60.0
-# The writer drains the queue this often rather than on every request: a thread woken per
-# request held the GIL while the next request waited for it, doubling p50 at 1 connection.
-DRAIN_SECONDS = 0.25
+DRAIN_SECONDS = 0.25  # how often the writer takes the queue (drained_queue.py says why)
 
 
 @dataclass(frozen=True)
@@ -62,12 +59,9 @@ class PredictionLog:
     def __init__(self, settings: PredictionLogSettings, features: list[str]) -> None:
         self.settings = settings
         self.features = features
-        self._entries: deque[tuple[int, tuple]] = deque()
-        self._queued_rows = 0
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._closing = False
-        self._thread: threading.Thread | None = None
+        self._queue = DrainedQueue(
+            "prediction-log", settings.max_queued_rows, DRAIN_SECONDS, self._drain
+        )
         self._file = None
         self._size = 0
         self._last_error_log = float("-inf")
@@ -103,17 +97,8 @@ class PredictionLog:
         return rate < 1.0 and random.random() >= rate
 
     def _put(self, rows: int, entry: tuple) -> None:
-        with self._lock:
-            if self._queued_rows + rows > self.settings.max_queued_rows or self._closing:
-                dropped = True
-            else:
-                dropped = False
-                self._queued_rows += rows
-                self._entries.append((rows, entry))
-        if dropped:
+        if not self._queue.put(rows, (rows, entry)):
             service_metrics().prediction_log_records.labels("dropped").inc(rows)
-        elif self._queued_rows > self.settings.max_queued_rows // 2:
-            self._wake.set()  # a burst: drain now rather than drop at the next one
 
     # -- the writer thread -------------------------------------------------------------------
 
@@ -122,43 +107,26 @@ class PredictionLog:
         self.settings.folder.mkdir(parents=True, exist_ok=True)
         self._worker = f"{FILE_PREFIX}{socket.gethostname()}-{os.getpid()}"
         self._active = self.settings.folder / f"{self._worker}{FILE_SUFFIX}"
-        self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
-        self._thread.start()
+        self._queue.start()
 
     def close(self, timeout: float = 10.0) -> None:
         """Write what is queued, then stop; entries that arrive afterwards are dropped."""
-        with self._lock:
-            self._closing = True
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        if self._queue.close(timeout) and self._file is not None:
+            self._file.close()  # the writer is done with it
+            self._file = None
 
     def queued_rows(self) -> int:
-        return self._queued_rows
+        return self._queue.queued_rows()
 
-    def _run(self) -> None:
-        while True:
-            self._wake.wait(timeout=DRAIN_SECONDS)
-            self._wake.clear()
-            self._drain()
-            if self._closing and not self._entries:
-                break
-        if self._file is not None:
-            self._file.close()
-
-    def _drain(self) -> None:
+    def _drain(self, entries: list[tuple[int, tuple]]) -> None:
         done = {"written": 0, "failed": 0}
-        while self._entries:
-            rows, entry = self._entries.popleft()
+        for rows, entry in entries:
             try:
                 self._write(b"".join(self._lines(entry)))
                 done["written"] += rows
             except Exception as error:  # noqa: BLE001 - a full disk must not stop the service
                 done["failed"] += rows
                 self._log_error(error)
-            finally:
-                with self._lock:
-                    self._queued_rows -= rows
         if self._file is not None:
             self._file.flush()
         metrics = service_metrics().prediction_log_records
