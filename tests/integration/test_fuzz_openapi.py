@@ -36,7 +36,7 @@ def served(iris_run, tmp_path_factory):
 
 def test_the_document_carries_the_suites_bounds_and_every_endpoint(served, iris_run):
     _, _, document = served
-    assert {"/predict", "/predict_csv", "/metadata"} <= set(document["paths"])
+    assert {"/predict", "/predict_csv", "/metadata", "/feedback"} <= set(document["paths"])
     suite = json.loads((iris_run.run_dir / "suite.json").read_text())
     between = {
         e["kwargs"]["column"]: e["kwargs"]
@@ -62,7 +62,7 @@ def test_no_generated_request_gets_a_server_error(served, headers):
         if done.returncode == 0 or not _fuzzer_crashed(done.stdout):
             break
     assert done.returncode == 0, done.stdout[-4000:]
-    assert " passed" in done.stdout and "7 selected" in done.stdout
+    assert " passed" in done.stdout and "8 selected" in done.stdout
     assert "Traceback" not in server.log()
 
 
