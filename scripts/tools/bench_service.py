@@ -1,11 +1,13 @@
 """Benchmark the model service against a constant BentoML endpoint, and print a table.
 
-    python scripts/tools/bench_service.py [--model TAG] [--duration 10] [--soak 60]
+    python scripts/tools/bench_service.py [--model TAG] [--duration 5] [--rounds 3] [--soak 60]
 
-Starts, one after another and with the same worker settings: the service as shipped
-(compiled validation, ONNX), the same service on GX's engine and scikit-learn, and a
-BentoML endpoint that takes the same payload and returns a constant. Each is driven by wrk
-on loopback. Figures are printed, never asserted: this is a measurement, not a test.
+Starts, one after another and with the same worker settings, every server of SERVERS: the
+service as shipped (compiled validation, ONNX) and with each switch turned, the same service on
+GX's engine and scikit-learn, a BentoML endpoint that takes the same payload and returns a
+constant, and the floor. wrk drives them on loopback in turns, round after round, and the
+medians are printed; then each is soaked alone for its memory figure. Figures are printed,
+never asserted: this is a measurement, not a test.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -223,9 +226,19 @@ def drift_counting_us(features: int = 20) -> dict[int, float]:
     return timings
 
 
-def bench_one(
-    label: str, target: str, env: dict, headers: dict, tag: str, body_file: Path, args
-) -> dict:
+@dataclass
+class Bench:
+    """One server under test and the figures gathered for it."""
+
+    label: str
+    server: BentoServer
+    headers: dict
+    log_dir: Path | None
+    row: dict = field(default_factory=dict)
+    runs: dict[str, list[dict]] = field(default_factory=lambda: {"c1": [], "c8": []})
+
+
+def start_one(label: str, target: str, env: dict, headers: dict, tag: str, body_file: Path):
     log = Path(tempfile.mkdtemp()) / "server.log"
     log_dir = None
     if "PREDICTION_LOG_DIR" in env:
@@ -237,32 +250,64 @@ def bench_one(
     server = kind({**env, "MODEL_TAG": tag}, log, target=target)
     started = time.perf_counter()
     server.start()
-    row = {"start_s": time.perf_counter() - started}
+    bench = Bench(label, server, headers, log_dir, {"start_s": time.perf_counter() - started})
+    response = requests.post(
+        server.url + "/predict",
+        data=body_file.read_bytes(),
+        timeout=30,
+        headers={"Content-Type": "application/json", **headers},
+    )
+    response.raise_for_status()
+    wrk(server.url, body_file, 8, 3, headers)  # warm-up
+    bench.row["rss_warm_mib"] = worker_rss_mib(server.process.pid)
+    return bench
+
+
+def measure(benches: list[Bench], body_file: Path, args) -> None:
+    """Run every figure `args.rounds` times, the servers taking turns, and keep the medians:
+    a machine that slows down for a while then slows every server alike."""
+    for number in range(args.rounds):
+        for connections in (1, 8):
+            for bench in benches:
+                figures = wrk(
+                    bench.server.url, body_file, connections, args.duration, bench.headers
+                )
+                bench.runs[f"c{connections}"].append(figures)
+        print(f"  round {number + 1} of {args.rounds}: done", file=sys.stderr)
+    for bench in benches:
+        for name, runs in bench.runs.items():
+            for key in ("p50_ms", "p99_ms", "rps"):
+                bench.row[f"{name}_{key}"] = statistics.median(run[key] for run in runs)
+            bench.row[f"{name}_non_2xx"] = sum(run["non_2xx"] for run in runs)
+
+
+def soak(bench: Bench, body_file: Path, args) -> None:
+    if args.soak:
+        bench.row["soak"] = wrk(bench.server.url, body_file, 8, args.soak, bench.headers)
+    bench.row["rss_after_soak_mib"] = worker_rss_mib(bench.server.process.pid)
+    if bench.log_dir is not None:
+        bench.row["prediction_log"] = prediction_log_check(bench.server.url, bench.log_dir)
+    print(f"  {bench.label}: soaked", file=sys.stderr)
+
+
+def bench_all(chosen: dict, tag: str, body_file: Path, args) -> dict[str, dict]:
+    """Start every server (one after another, for the start-up figure), measure them in turns,
+    then soak each alone for its memory figure, and stop them."""
+    benches: list[Bench] = []
     try:
-        response = requests.post(
-            server.url + "/predict",
-            data=body_file.read_bytes(),
-            timeout=30,
-            headers={"Content-Type": "application/json", **headers},
-        )
-        response.raise_for_status()
-        wrk(server.url, body_file, 8, 3, headers)  # warm-up
-        row["rss_warm_mib"] = worker_rss_mib(server.process.pid)
-        c1 = wrk(server.url, body_file, 1, args.duration, headers)
-        c8 = wrk(server.url, body_file, 8, args.duration, headers)
-        row.update({f"c1_{k}": v for k, v in c1.items()})
-        row.update({f"c8_{k}": v for k, v in c8.items()})
-        if args.soak:
-            row["soak"] = wrk(server.url, body_file, 8, args.soak, headers)
-        row["rss_after_soak_mib"] = worker_rss_mib(server.process.pid)
-        if log_dir is not None:
-            row["prediction_log"] = prediction_log_check(server.url, log_dir)
+        for label, (target, env, headers) in chosen.items():
+            benches.append(start_one(label, target, env, headers, tag, body_file))
+        measure(benches, body_file, args)
+        for bench in benches:
+            soak(bench, body_file, args)
     finally:
-        server.stop()
-    if target.startswith("service.") and not env:
-        row["server_side_ms"] = server_side_ms(env, tag)
-    print(f"  {label}: done", file=sys.stderr)
-    return row
+        for bench in benches:
+            bench.server.stop()
+    for bench in benches:
+        target, env, _ = chosen[bench.label]
+        if target.startswith("service.") and not env:
+            bench.row["server_side_ms"] = server_side_ms(env, tag)
+    return {bench.label: bench.row for bench in benches}
 
 
 def prediction_log_check(url: str, log_dir: Path, settle_s: float = 10.0) -> dict:
@@ -334,7 +379,8 @@ def table(results: dict[str, dict], args) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="model tag (default: <model_name>:latest from params.yaml)")
-    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="runs per figure; medians shown")
     parser.add_argument("--soak", type=int, default=60, help="seconds of load for the RSS figure")
     parser.add_argument(
         "--only",
@@ -363,11 +409,11 @@ def main() -> int:
         for label, spec in SERVERS.items()
         if not args.only or label in args.only or label in (BASE, FLOOR)
     }
-    results = {
-        label: bench_one(label, target, env, headers, tag, body_file, args)
-        for label, (target, env, headers) in chosen.items()
-    }
-    print(f"model {tag}, one worker each, wrk on 127.0.0.1, {args.duration} s per figure\n")
+    results = bench_all(chosen, tag, body_file, args)
+    print(
+        f"model {tag}, one worker each, wrk on 127.0.0.1, medians of {args.rounds} rounds of "
+        f"{args.duration} s per figure, the servers taking turns\n"
+    )
     print(table(results, args))
     print("\nwhat each switch costs, p50 at 1 connection, this run:")
     print("\n".join(overheads(results)))
