@@ -238,6 +238,19 @@ class Bench:
     runs: dict[str, list[dict]] = field(default_factory=lambda: {"c1": [], "c8": []})
 
 
+def own_home() -> str:
+    """Return a BENTOML_HOME of its own for one server, sharing the store's models.
+
+    BentoML wipes $BENTOML_HOME/prometheus_multiproc_dir when a server starts: servers up at
+    once in one home would delete each other's metric files.
+    """
+    from service.store import _store_path
+
+    home = Path(tempfile.mkdtemp(prefix="bench-home-"))
+    (home / "models").symlink_to(_store_path(), target_is_directory=True)
+    return str(home)
+
+
 def start_one(label: str, target: str, env: dict, headers: dict, tag: str, body_file: Path):
     log = Path(tempfile.mkdtemp()) / "server.log"
     log_dir = None
@@ -247,7 +260,7 @@ def start_one(label: str, target: str, env: dict, headers: dict, tag: str, body_
     if env.get("CANDIDATE_MODEL_TAG") == "":
         env = {**env, "CANDIDATE_MODEL_TAG": tag}
     kind = FloorServer if label == FLOOR else BentoServer
-    server = kind({**env, "MODEL_TAG": tag}, log, target=target)
+    server = kind({**env, "MODEL_TAG": tag, "BENTOML_HOME": own_home()}, log, target=target)
     started = time.perf_counter()
     server.start()
     bench = Bench(label, server, headers, log_dir, {"start_s": time.perf_counter() - started})
