@@ -30,7 +30,6 @@ from service.validation.results import Rejection
 
 logger = logging.getLogger("bentoml.model_service")
 
-CANDIDATE_MODES = ("shadow", "split")
 DRAIN_SECONDS = 0.1
 # Probability differences observed per request, at most: a 10,000-row batch would otherwise
 # spend its time in 10,000 histogram calls.
@@ -109,7 +108,6 @@ class Shadow:
     ) -> None:
         self.scorer = scorer
         self.tag = tag
-        self.max_queued_rows = max_queued_rows
         self.on_scored = on_scored  # gets every piece of work, with None when not scored
         self._queue = DrainedQueue("shadow", max_queued_rows, DRAIN_SECONDS, self._score_batch)
 
@@ -142,13 +140,13 @@ class Shadow:
         first, rest = batch[0], batch[1:]
         started = time.perf_counter()
         scored = self._score(first.columns)
-        if scored is not None:
+        if isinstance(scored, Scored):
             self._seconds.observe(time.perf_counter() - started)
         self._compare(first, scored)
         if not rest:
             return
         joined = self._score(_joined_columns([work.columns for work in rest]))
-        if joined is None or joined is _FAILED:  # find which request it was, one by one
+        if not isinstance(joined, Scored):  # find which request it was, one by one
             for work in rest:
                 self._compare(work, self._score(work.columns))
             return
@@ -157,18 +155,19 @@ class Shadow:
             start, end = end, end + len(work.main.labels)
             self._compare(work, Scored(joined.labels[start:end], joined.probabilities[start:end]))
 
-    def _score(self, columns: Batch) -> Scored | None:
-        """Return the candidate's answer, None when its suite refused, _FAILED when it raised."""
+    def _score(self, columns: Batch) -> Scored | str:
+        """Return the candidate's answer, or why there is none: "rejected" by its suite, or
+        "failed" (it raised)."""
         try:
             scored = self.scorer.score(columns)
         except Exception as error:  # noqa: BLE001 - a broken candidate must not stop the service
             logger.warning("shadow candidate %s failed: %s", self.tag, str(error)[:500])
-            return _FAILED
-        return None if isinstance(scored, Rejection) else scored
+            return "failed"
+        return "rejected" if isinstance(scored, Rejection) else scored
 
-    def _compare(self, work: ShadowWork, scored: Scored | None) -> None:
-        if scored is None or scored is _FAILED:
-            self._requests["rejected" if scored is None else "failed"].inc()
+    def _compare(self, work: ShadowWork, scored: Scored | str) -> None:
+        if not isinstance(scored, Scored):
+            self._requests[scored].inc()
             self.on_scored(work, None)
             return
         self._requests["scored"].inc()
@@ -181,10 +180,6 @@ class Shadow:
         for value in difference[:MAX_OBSERVED_ROWS].tolist():
             self._difference.observe(value)
         self.on_scored(work, scored)
-
-
-# What `_score` returns when the candidate raised, as opposed to None when its suite refused.
-_FAILED = Scored(np.empty(0), np.empty((0, 0)))
 
 
 def _joined_columns(batches: list[Batch]) -> dict[str, np.ndarray]:

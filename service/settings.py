@@ -10,6 +10,7 @@ from service.errors import PipelineError
 
 VALIDATION_ENGINES = ("compiled", "gx")
 PREDICTION_ENGINES = ("onnx", "sklearn")
+CANDIDATE_MODES = ("shadow", "split")  # the first is the default
 
 
 # The one place the project root is worked out; scripts/params.py takes it from here. In a
@@ -140,7 +141,7 @@ class CandidateSettings:
             return None
         return cls(
             tag=tag,
-            mode=_choice("CANDIDATE_MODE", ("shadow", "split")),
+            mode=_choice("CANDIDATE_MODE", CANDIDATE_MODES),
             share=_fraction("CANDIDATE_SHARE", 0.1),
             max_queued_rows=_whole_number("CANDIDATE_QUEUE_ROWS", 10_000),
         )
