@@ -31,6 +31,7 @@ import requests
 
 from scripts.params import PROJECT_ROOT
 from scripts.tools.bento_process import BentoServer, descendants
+from scripts.tools.scrape import total
 
 BENCH_KEY = "bench-key-0123456789abcdef"
 # label: (serve target, environment, request headers)
@@ -335,22 +336,19 @@ def prediction_log_check(url: str, log_dir: Path, settle_s: float = 10.0) -> dic
         lines = counted
         time.sleep(0.5)
     metrics = requests.get(url + "/metrics", timeout=30).text
-
-    def total(name: str, *labels: str) -> int:
-        return int(
-            sum(
-                float(line.rsplit(" ", 1)[1])
-                for line in metrics.splitlines()
-                if line.startswith(name + "{") and all(label in line for label in labels)
-            )
-        )
-
     return {
-        "answered": total(
-            "bentoml_service_request_total", 'endpoint="/predict"', 'http_response_code="200"'
+        "answered": int(
+            total(
+                metrics,
+                "bentoml_service_request_total",
+                endpoint="/predict",
+                http_response_code="200",
+            )
         ),
         "lines": lines,
-        "dropped": total("model_service_prediction_log_records_total", 'result="dropped"'),
+        "dropped": int(
+            total(metrics, "model_service_prediction_log_records_total", result="dropped")
+        ),
     }
 
 

@@ -12,8 +12,8 @@ from support.prediction_logs import read_log_lines
 
 from scripts.params import PROJECT_ROOT
 from scripts.tools.bento_process import BentoServer, run_to_exit
+from scripts.tools.scrape import total
 from service.candidate import client_share
-from tests.integration.test_metrics_workers import total
 
 pytestmark = pytest.mark.integration
 SHARE = 0.3

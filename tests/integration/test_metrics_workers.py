@@ -11,18 +11,9 @@ import requests
 
 from scripts.params import PROJECT_ROOT
 from scripts.tools.bento_process import BentoServer
+from scripts.tools.scrape import total
 
 pytestmark = pytest.mark.integration
-
-
-def total(metrics: str, name: str, **labels: str) -> float:
-    found = 0.0
-    for line in metrics.splitlines():
-        if not line.startswith(name + "{") and not line.startswith(name + " "):
-            continue
-        if all(f'{key}="{value}"' in line for key, value in labels.items()):
-            found += float(line.rsplit(" ", 1)[1])
-    return found
 
 
 def test_counts_in_metrics_equal_the_requests_sent(iris_run, tmp_path):

@@ -11,7 +11,7 @@ from support.prediction_logs import read_log_lines
 
 from scripts.params import PROJECT_ROOT
 from scripts.tools.bento_process import BentoServer
-from tests.integration.test_metrics_workers import total
+from scripts.tools.scrape import total
 
 pytestmark = pytest.mark.integration
 
