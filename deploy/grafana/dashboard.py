@@ -39,6 +39,14 @@ def query(expr: str, legend: str, ref_id: str = "A") -> prometheus.Dataquery:
     return prometheus.Dataquery().expr(expr).legend_format(legend).ref_id(ref_id)
 
 
+def quantile(q: float, histogram: str, by: tuple[str, ...] = (), selector: str = JOB) -> str:
+    """Return the PromQL of quantile `q` of a histogram's buckets, added up `by` labels."""
+    return (
+        f"histogram_quantile({q}, sum by ({', '.join([*by, 'le'])}) "
+        f"(rate({histogram}_bucket{{{selector}}}[{RATE}])))"
+    )
+
+
 def thresholds(*steps: tuple[float | None, str]) -> dashboard.ThresholdsConfig:
     return (
         dashboard.ThresholdsConfig()
@@ -94,8 +102,12 @@ def traffic_row() -> list:
             "s",
             *(
                 query(
-                    f"histogram_quantile({q}, sum by (endpoint, le) (rate(bentoml_service_"
-                    f"request_duration_seconds_bucket{{{JOB}, {SCORING}}}[{RATE}])))",
+                    quantile(
+                        q,
+                        "bentoml_service_request_duration_seconds",
+                        ("endpoint",),
+                        f"{JOB}, {SCORING}",
+                    ),
                     f"p{int(q * 100)} {{{{endpoint}}}}",
                     ref_id,
                 )
@@ -111,8 +123,7 @@ def traffic_row() -> list:
         "model's expectation suite (validate) and the model (predict).",
         "s",
         query(
-            f"histogram_quantile(0.99, sum by (model, stage, le) "
-            f"(rate(model_service_stage_seconds_bucket{{{JOB}}}[{RATE}])))",
+            quantile(0.99, "model_service_stage_seconds", ("model", "stage")),
             "{{stage}} {{model}}",
         ),
     )
@@ -126,8 +137,7 @@ def traffic_row() -> list:
             "mean",
         ),
         query(
-            f"histogram_quantile(0.99, sum by (le) "
-            f"(rate(model_service_request_rows_bucket{{{JOB}}}[{RATE}])))",
+            quantile(0.99, "model_service_request_rows"),
             "p99",
             "B",
         ),
@@ -295,8 +305,7 @@ def candidate_row() -> list:
         ),
         *(
             query(
-                f"histogram_quantile({q}, sum by (candidate, le) "
-                f"(rate(model_service_shadow_probability_difference_bucket{{{JOB}}}[{RATE}])))",
+                quantile(q, "model_service_shadow_probability_difference", ("candidate",)),
                 f"p{int(q * 100)} difference {{{{candidate}}}}",
                 ref,
             )
@@ -313,8 +322,7 @@ def candidate_row() -> list:
             "{{result}}",
         ),
         query(
-            f"1000 * histogram_quantile(0.99, sum by (le) "
-            f"(rate(model_service_shadow_seconds_bucket{{{JOB}}}[{RATE}])))",
+            "1000 * " + quantile(0.99, "model_service_shadow_seconds"),
             "p99 ms",
             "B",
         ),
