@@ -18,9 +18,9 @@ import orjson
 import pandas as pd
 
 from service.errors import PipelineError
+from service.prediction_log import LOG_GLOB
 from service.schema import FeatureSchema
 
-LOG_GLOB = "predictions-*.jsonl"
 PREDICTION, REJECTION, FEEDBACK = "prediction", "rejection", "feedback"
 # The keys a record of each kind must carry for the report to use it.
 REQUIRED = {

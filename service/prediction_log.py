@@ -39,6 +39,7 @@ logger = logging.getLogger("bentoml.model_service")
 
 FILE_PREFIX = "predictions-"
 FILE_SUFFIX = ".jsonl"
+LOG_GLOB = f"{FILE_PREFIX}*{FILE_SUFFIX}"  # every worker's files, active and rotated
 # orjson writes NaN and infinities as null: strict JSON without a pass over every value.
 _DUMPS_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
 _ERROR_LOG_SECONDS = 60.0
@@ -153,7 +154,7 @@ class PredictionLog:
     def _enforce_total(self) -> None:
         files = [
             (path.stat().st_mtime, path.stat().st_size, path)
-            for path in self.settings.folder.glob(f"{FILE_PREFIX}*{FILE_SUFFIX}")
+            for path in self.settings.folder.glob(LOG_GLOB)
         ]
         total = sum(size for _, size, _ in files)
         # Only rotated files (a stamp after the worker's name) are closed; oldest go first.

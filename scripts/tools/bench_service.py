@@ -32,6 +32,7 @@ import requests
 from scripts.params import PROJECT_ROOT
 from scripts.tools.bento_process import BentoServer, descendants
 from scripts.tools.scrape import total
+from service.prediction_log import LOG_GLOB
 
 BENCH_KEY = "bench-key-0123456789abcdef"
 # label: (serve target, environment, request headers)
@@ -328,9 +329,7 @@ def prediction_log_check(url: str, log_dir: Path, settle_s: float = 10.0) -> dic
     """Return the records answered, the log's lines and the records dropped, once it settled."""
     lines, deadline = -1, time.monotonic() + settle_s
     while time.monotonic() < deadline:
-        counted = sum(
-            path.read_bytes().count(b"\n") for path in log_dir.glob("predictions-*.jsonl")
-        )
+        counted = sum(path.read_bytes().count(b"\n") for path in log_dir.glob(LOG_GLOB))
         if counted == lines:
             break
         lines = counted
