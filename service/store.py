@@ -17,6 +17,8 @@ from service.model_version import (
     with_file_hashes,
 )
 
+logger = logging.getLogger("bentoml.model_service")
+
 
 def save_model_version(
     name: str, staging: Path, metadata: ModelMetadata, labels: dict[str, str]
@@ -31,9 +33,6 @@ def save_model_version(
         for file_name in metadata.files:
             shutil.copy2(staging / file_name, model.path_of(file_name))
     return str(model.tag)
-
-
-logger = logging.getLogger("bentoml.model_service")
 
 
 def find_model(tag: str) -> bentoml.Model:

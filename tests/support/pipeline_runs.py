@@ -32,10 +32,3 @@ def printed_tag(done: subprocess.CompletedProcess) -> str:
     lines = [line for line in done.stdout.splitlines() if line.startswith("model: ")]
     assert lines, f"no model tag printed:\n{done.stdout}\n{done.stderr}"
     return lines[-1].removeprefix("model: ").strip()
-
-
-def model_versions(name: str) -> list[str]:
-    """Return the tags of every stored version of `name` in the current BENTOML_HOME."""
-    import bentoml
-
-    return sorted(str(model.tag) for model in bentoml.models.list() if model.tag.name == name)
