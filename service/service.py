@@ -84,11 +84,7 @@ except (PipelineError, CandidateError) as error:
 
 SCORER = load_scorer(VERSION)
 MAIN = Served(VERSION, SCORER, SETTINGS.monitoring)
-CANDIDATE = (
-    Served(CANDIDATE_VERSION, load_scorer(CANDIDATE_VERSION), SETTINGS.monitoring)
-    if CANDIDATE_VERSION is not None
-    else None
-)
+CANDIDATE_SCORER = load_scorer(CANDIDATE_VERSION) if CANDIDATE_VERSION is not None else None
 PARSER = RecordParser(VERSION.schema, SETTINGS.limits)
 REJECTIONS = RejectionLog(SETTINGS.limits.max_echo_chars, SETTINGS.rejection_log_seconds)
 PREDICTION_LOG = (
@@ -107,16 +103,21 @@ def log_with_shadow(work: ShadowWork, candidate: Scored | None) -> None:
     main = Answer(VERSION.tag, work.main.labels, work.main.probabilities, SCORER.classes)
     beside = None
     if candidate is not None:
-        beside = Answer(CANDIDATE.tag, candidate.labels, candidate.probabilities, SCORER.classes)
+        beside = Answer(
+            CANDIDATE_VERSION.tag, candidate.labels, candidate.probabilities, SCORER.classes
+        )
     PREDICTION_LOG.scored(work.request_id, work.endpoint, work.columns, main, beside)
 
 
-SPLIT = SHADOW = None
-if CANDIDATE is not None and SETTINGS.candidate.mode == "split":
+# Only a split candidate answers, so only it gets the series of a version that serves (its
+# model_info, classes, drift, live accuracy); a shadow has the shadow_* series alone.
+CANDIDATE = SPLIT = SHADOW = None
+if CANDIDATE_VERSION is not None and SETTINGS.candidate.mode == "split":
+    CANDIDATE = Served(CANDIDATE_VERSION, CANDIDATE_SCORER, SETTINGS.monitoring)
     SPLIT = Split(SETTINGS.candidate.share)
-elif CANDIDATE is not None:
+elif CANDIDATE_VERSION is not None:
     SHADOW = Shadow(
-        CANDIDATE.scorer, CANDIDATE.tag, SETTINGS.candidate.max_queued_rows, log_with_shadow
+        CANDIDATE_SCORER, CANDIDATE_VERSION.tag, SETTINGS.candidate.max_queued_rows, log_with_shadow
     )
 
 
@@ -287,12 +288,12 @@ class ModelService:
                 "gx_delegated": self.scorer.delegated,
             },
             "candidate": None
-            if CANDIDATE is None
+            if CANDIDATE_VERSION is None
             else {
-                "model": CANDIDATE.tag,
+                "model": CANDIDATE_VERSION.tag,
                 "mode": SETTINGS.candidate.mode,
                 "share": SETTINGS.candidate.share if SPLIT is not None else None,
-                "metrics": CANDIDATE.version.metrics,
+                "metrics": CANDIDATE_VERSION.metrics,
             },
             "metrics": VERSION.metrics,
             "params": without_paths(VERSION.params),

@@ -79,6 +79,8 @@ def test_a_shadow_candidate_is_scored_and_never_answers(iris_run, candidate_tag,
         total(metrics, "model_service_predictions_total", model=iris_run.tag) == 2 * requests_sent
     )
     assert total(metrics, "model_service_predictions_total", model=candidate_tag) == 0
+    # A shadow never serves: no model_info of its own (ModelVersionChanged would fire).
+    assert total(metrics, "model_service_model_info", model=candidate_tag) == 0
     lines = [line for line in read_log_lines(log_dir) if line["kind"] == "prediction"]
     assert len(lines) == 2 * requests_sent
     assert all(line["model"] == iris_run.tag for line in lines)
