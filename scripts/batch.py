@@ -17,7 +17,14 @@ import sys
 import time
 from pathlib import Path
 
-from scripts.batch_files import Outputs, Tally, default_rejects, format_of, input_parts
+from scripts.batch_files import (
+    Outputs,
+    Tally,
+    default_rejects,
+    format_of,
+    input_format,
+    input_parts,
+)
 from service.errors import PipelineError
 from service.model_version import EXPORT_MANIFEST, ModelVersion, read_exported_model
 from service.settings import default_model_name
@@ -141,12 +148,14 @@ def score_file(
     workers = workers or usable_cores()
     tag = model or f"{default_model_name()}:champion"
     if engine == "spark":
-        from scripts.batch_spark import input_format, score_spark
         from scripts.batch_spark_session import SessionStart
 
         input_format(input_path)  # a missing input stops the run before Spark starts
+        # The JVM boots while this thread imports the engine (pyarrow, pandas) and the model.
         starting = SessionStart(master, workers, list(conf))
         try:
+            from scripts.batch_spark import score_spark
+
             version = load_version(tag)
             tally = score_spark(
                 input_path,
@@ -162,11 +171,11 @@ def score_file(
     else:
         from scripts.batch_local import BATCH_ROWS, score_files
 
-        input_format, parts = input_parts(input_path)
+        fmt, parts = input_parts(input_path)
         version = load_version(tag)
         tally = score_files(
             parts,
-            input_format,
+            fmt,
             outputs,
             version,
             keep=list(keep),

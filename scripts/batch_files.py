@@ -55,6 +55,17 @@ def format_of(path: Path, *, role: str) -> str:
     return fmt
 
 
+def input_format(path: Path) -> str:
+    """Return the input's format; a local path is checked now, a URI (hdfs://, s3a://) by Spark."""
+    text = str(path)
+    if "://" in text:
+        fmt = FORMATS.get(Path(text).suffix.lower())
+        if fmt is None:
+            raise PipelineError(f"input {text} has no known extension; name it .csv or .parquet")
+        return fmt
+    return input_parts(path)[0]
+
+
 def input_parts(path: Path) -> tuple[str, list[Path]]:
     """Return the format of an input file or folder of parts and its files, in name order.
 

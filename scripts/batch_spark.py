@@ -3,7 +3,7 @@
 The driver exports the model version to a plain folder (`bentoml.models.export_model`) and ships
 it with `addFile`; each Python worker reads it through the model version contract
 (`service.model_version.read_exported_model`, hashes checked) and never imports BentoML. The
-executors run `service.batch` (`spark_scored`, then `spark_rejects` when there are rejects),
+executors run `service.batch` (`spark_scored`; `spark_rejects` only past REJECTS_TO_DRIVER),
 over the code the local engine runs, so both engines give the same rows the same verdicts.
 
 The session itself (loopback, the project's interpreter, JVM options) is started by
@@ -20,7 +20,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from scripts.batch_files import FORMATS, Outputs, Tally, input_parts
+from scripts.batch_files import Outputs, Tally, input_format
 from scripts.batch_local import check_columns
 from scripts.batch_spark_session import SessionStart
 from service.batch import (
@@ -38,8 +38,8 @@ from service.batch import (
 from service.errors import PipelineError
 from service.model_version import ModelVersion
 
-# Rejected rows the tasks send to the driver as (row id, rules), all told; past this, a second
-# pass judges every row again instead.
+# Rejected rows the tasks send to the driver, all told, to be written from there; past this, a
+# second pass judges every row again instead.
 REJECTS_TO_DRIVER = 200_000
 
 
@@ -227,22 +227,17 @@ def _score_passes(
             ]
             rejects = carried.where(F.lit(False)).select("*", *none, version_column)
             counts = Counter()
-        elif len(details.value) == rejected.value:
-            # Every rejected row's id and rules reached the driver: the rejects are the input rows
-            # with those ids, read again in the JVM and joined, nothing judged twice.
-            import pandas as pd
-
-            # Through Arrow (a pandas frame), not a list of tuples: no Python worker to start.
-            found = spark.createDataFrame(
-                pd.DataFrame(details.value, columns=[ROW_ID, FAILED_EXPECTATIONS, FAILED_COLUMNS]),
-                f"{ROW_ID} long, {FAILED_EXPECTATIONS} string, {FAILED_COLUMNS} string",
-            )
-            rejects = numbered.join(F.broadcast(found), on=ROW_ID).select(
-                *_cols(layout.carried), FAILED_EXPECTATIONS, FAILED_COLUMNS, version_column
-            )
-            counts = Counter((expectations, columns) for _, expectations, columns in details.value)
+        elif sum(len(found) for found in details.value) == rejected.value and _arrow(spark):
+            # Every rejected row reached the driver: it writes them, in input order, without
+            # reading or judging the input again. Through Arrow, as mapInPandas writes: a NaN in
+            # pandas is a null in the output.
+            found = gathered(details.value)
+            rejects = spark.createDataFrame(found, rejects_schema).coalesce(1)
+            rejects = rejects.select("*", version_column)
+            counts = Counter(zip(found[FAILED_EXPECTATIONS], found[FAILED_COLUMNS], strict=True))
         else:
-            # Too many to send to the driver: judge every row again, without predicting.
+            # Too many to send to the driver, or no Arrow to write them from there: judge every
+            # row again, without predicting.
             rejects = carried.mapInPandas(
                 functools.partial(spark_rejects, **shipped), rejects_schema
             )
@@ -263,22 +258,25 @@ def _score_passes(
     tally.rejected_by.update(rule_counts((e, c, n) for (e, c), n in counts.items()))
 
 
+def gathered(frames: list) -> Any:
+    """Return the rejected rows the tasks sent as one pandas frame, in input order."""
+    import pandas as pd
+
+    found = pd.concat(frames, ignore_index=True).sort_values(ROW_ID, kind="stable")
+    return found.drop(columns=ROW_ID).reset_index(drop=True)
+
+
+def _arrow(spark: Any) -> bool:
+    """Whether createDataFrame goes through Arrow (pyspark 4's default; a session may differ)."""
+    # No default argument: get() returns the given one for a setting left unset.
+    return spark.conf.get("spark.sql.execution.arrow.pyspark.enabled").lower() == "true"
+
+
 def _cols(names: tuple[str, ...]) -> list[Any]:
     from pyspark.sql import functions as F
 
     # Backticks keep names with spaces or dots whole.
     return [F.col("`{}`".format(name.replace("`", "``"))) for name in names]
-
-
-def input_format(path: Path) -> str:
-    """Return the input's format; a local path is checked now, a URI (hdfs://, s3a://) by Spark."""
-    text = str(path)
-    if "://" in text:
-        fmt = FORMATS.get(Path(text).suffix.lower())
-        if fmt is None:
-            raise PipelineError(f"input {text} has no known extension; name it .csv or .parquet")
-        return fmt
-    return input_parts(path)[0]
 
 
 def _first_line(error: Exception) -> str:

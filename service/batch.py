@@ -211,7 +211,7 @@ ROW_ID = "__batch_row_id__"
 
 
 class RejectsParam:
-    """A Spark accumulator of rejected rows, (row id, expectations, columns) each."""
+    """A Spark accumulator of rejected rows: a list of `rejects_frame`s, each led by ROW_ID."""
 
     def zero(self, value: list) -> list:
         return []
@@ -235,9 +235,9 @@ def spark_scored(
     """Score one Spark partition (mapInPandas): the valid rows with their predictions.
 
     `rows`, `rejected` and `rejects` are Spark accumulators: the rows read, the rows rejected
-    and, up to `cap` a task, each rejected row's ROW_ID and rules, from which the driver writes
-    the rejects without judging anything again. The model comes from SparkFiles, read once per
-    worker.
+    and, up to `cap` a task, the rejected rows themselves (`rejects_frame`, led by ROW_ID), which
+    the driver writes without reading or judging the input again. The model comes from
+    SparkFiles, read once per worker.
     """
     scorer = _worker_scorer(model_dir, layout)
     kept = 0
@@ -249,11 +249,10 @@ def spark_scored(
         if not chunk.all_valid:
             rejected.add(len(chunk.failed_expectations))
             if kept < cap:
-                ids = frame[ROW_ID].to_numpy()[~chunk.valid][: cap - kept].tolist()
-                kept += len(ids)
-                rejects.add(
-                    list(zip(ids, chunk.failed_expectations, chunk.failed_columns, strict=False))
-                )
+                found = rejects_frame(frame, chunk, layout).iloc[: cap - kept]
+                found.insert(0, ROW_ID, frame[ROW_ID].to_numpy()[~chunk.valid][: len(found)])
+                kept += len(found)
+                rejects.add([found])
         yield scored_frame(frame, chunk, layout)
 
 

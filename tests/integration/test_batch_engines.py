@@ -9,6 +9,7 @@ import os
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import requests
 from support.datasets import mixed_frame
@@ -98,9 +99,10 @@ def test_both_engines_write_identical_csv_and_reject_the_same_rows_for_the_same_
     assert (scored["prediction"] == scored["species"]).mean() > 0.9
 
 
-@pytest.mark.parametrize("to_driver", [200_000, 0], ids=["rejects-by-id", "rejects-rejudged"])
+@pytest.mark.parametrize("to_driver", [200_000, 0], ids=["rejects-from-driver", "rejects-rejudged"])
 def test_both_engines_write_identical_parquet(iris_run, tmp_path, monkeypatch, to_driver):
-    # Past REJECTS_TO_DRIVER the Spark engine judges every row again instead of joining by id.
+    # Past REJECTS_TO_DRIVER the Spark engine judges every row again instead of writing the
+    # rejected rows the tasks sent to the driver.
     monkeypatch.setattr("scripts.batch_spark.REJECTS_TO_DRIVER", to_driver)
     frame, _ = _iris_with_bad_rows()
     frame.loc[11, "sepal_width_cm"] = 44.0  # Parquet holds numbers in a number column
@@ -114,6 +116,10 @@ def test_both_engines_write_identical_parquet(iris_run, tmp_path, monkeypatch, t
     pd.testing.assert_frame_equal(rejects, spark_rejects)
     assert scored.dtypes["id"] == np.int64 and scored.dtypes["probability_setosa"] == np.float64
     assert rejects["id"].tolist() == [1003, 1007, 1011, 1015]
+    for engine in ("local", "spark"):
+        # The gap in row 1007 is written as a null, not a NaN (pandas reads both as NaN).
+        written = pq.read_table(tmp_path / f"{engine}.rejects.parquet")
+        assert written.column("petal_width_cm").null_count == 1
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
