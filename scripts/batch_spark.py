@@ -20,7 +20,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from scripts.batch_files import Outputs, Tally, input_format
+from scripts.batch_files import Outputs, Tally, input_format, input_parts
 from scripts.batch_local import check_columns
 from scripts.batch_spark_session import SessionStart
 from service.batch import (
@@ -90,7 +90,9 @@ def _uri(path: Path) -> str:
 def read_input(spark: Any, uri: str, fmt: str) -> Any:
     """Return the input as a DataFrame; CSV as text, as the local engine reads it."""
     if fmt == "parquet":
-        return spark.read.parquet(uri)
+        schema = parquet_schema(uri)
+        reader = spark.read if schema is None else spark.read.schema(schema)
+        return reader.parquet(uri)
     # No schema inference (a second pass over the data): every column is text. RFC 4180 quotes
     # (""), the header checked against every part, and a malformed line stops the run.
     return (
@@ -99,6 +101,44 @@ def read_input(spark: Any, uri: str, fmt: str) -> Any:
         .option("enforceSchema", False)
         .option("mode", "FAILFAST")
         .csv(uri)
+    )
+
+
+def parquet_schema(uri: str) -> Any:
+    """Return the Spark schema of a local Parquet input, read from its first part's footer, or
+    None for Spark to infer it: a URI, an unreadable footer, a type not mapped here.
+
+    Spark would run a job of its own to read that same footer: 0.3 to 0.5 s of a short run.
+    Numbers, booleans and text map one to one; anything else (dates, decimals, dictionaries)
+    is left to Spark.
+    """
+    if "://" in uri:
+        return None
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pyspark.sql import types as T
+
+    simple = {
+        pa.bool_(): T.BooleanType(),
+        pa.int8(): T.ByteType(),
+        pa.int16(): T.ShortType(),
+        pa.int32(): T.IntegerType(),
+        pa.int64(): T.LongType(),
+        pa.float32(): T.FloatType(),
+        pa.float64(): T.DoubleType(),
+        pa.string(): T.StringType(),
+        pa.large_string(): T.StringType(),
+    }
+    try:
+        footer = pq.read_schema(input_parts(Path(uri))[1][0])
+    except (pa.ArrowInvalid, OSError, PipelineError):
+        return None  # Spark reads it, and says what is wrong in its own words
+    types = [simple.get(field.type) for field in footer]
+    if None in types:
+        return None
+    # Nullable, as Spark reads every file column.
+    return T.StructType(
+        [T.StructField(field.name, kind, True) for field, kind in zip(footer, types, strict=True)]
     )
 
 

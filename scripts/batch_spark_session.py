@@ -27,6 +27,7 @@ import hashlib
 import os
 import shutil
 import sys
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,10 +195,25 @@ class SessionStart:
             except PipelineError:
                 spark = None  # it never started; `get` raised the error already
             if spark is not None:
-                spark.stop()
+                _stop(spark)
                 if jvm is not None:
                     finish_archive(jvm)
         self._pool.shutdown()
+
+
+def _stop(spark: Any) -> None:
+    """Stop the session without waiting on pyspark's accumulator server.
+
+    That server looks for its shutdown request every 0.5 s and SparkContext.stop waits for it:
+    half a second of every run. Every task is done by now, so it is shut down in a daemon thread
+    of its own, which ends with it.
+    """
+    context = spark.sparkContext
+    server = getattr(context, "_accumulatorServer", None)
+    if server is not None:
+        context._accumulatorServer = None
+        threading.Thread(target=server.shutdown, name="accumulator-stop", daemon=True).start()
+    spark.stop()
 
 
 def _setting(item: str) -> tuple[str, str]:

@@ -15,6 +15,7 @@ import requests
 from support.datasets import mixed_frame
 
 from scripts.batch import main
+from scripts.batch_spark import parquet_schema
 from scripts.batch_spark_session import SessionStart
 from scripts.params import PROJECT_ROOT
 from scripts.tools.bento_process import BentoServer
@@ -206,3 +207,23 @@ def test_a_spark_run_missing_a_feature_column_is_one_line_and_writes_nothing(
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("batch failed: input ") and "'petal_width_cm'" in line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_a_local_parquet_schema_is_read_from_its_footer_as_spark_would_infer_it(spark, tmp_path):
+    frame = pd.DataFrame(
+        {
+            "id": np.arange(4, dtype=np.int64),
+            "small": np.arange(4, dtype=np.int8),
+            "count": np.array([1, 2, 3, 4], dtype=np.int32),
+            "ratio": [0.5, None, 1.5, 2.0],
+            "flag": [True, False, True, False],
+            "colour name": ["red", None, "blue", "red"],
+        }
+    )
+    frame.to_parquet(tmp_path / "simple.parquet")
+    inferred = spark.read.parquet(str(tmp_path / "simple.parquet")).schema
+    assert parquet_schema(str(tmp_path / "simple.parquet")) == inferred
+    # A type the footer mapping leaves alone goes back to Spark's own inference.
+    frame.assign(day=pd.to_datetime("2026-01-01").date()).to_parquet(tmp_path / "dated.parquet")
+    assert parquet_schema(str(tmp_path / "dated.parquet")) is None
+    assert parquet_schema("hdfs://cluster/rows.parquet") is None
