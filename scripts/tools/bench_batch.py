@@ -1,7 +1,7 @@
 """Benchmark batch scoring, local and Spark engines (and MLflow's spark_udf), and print a table.
 
     python scripts/tools/bench_batch.py [--model TAG] [--rows 1000000] [--workers 2]
-                                        [--bad-share 0.001] [--mlflow-python PATH]
+                                        [--bad-share 0.001] [--mlflow-python PATH] [--rounds 1]
 
 Generates ROWS rows shaped like the model's training data (rows drawn from it, numbers jittered,
 BAD_SHARE of them out of range) as Parquet in a temporary folder, then times each engine from
@@ -17,6 +17,10 @@ scikit-learn pipeline is saved as an MLflow model, then scored with
 `mlflow.pyfunc.spark_udf` on the same rows and the same local[WORKERS] (Spark's defaults
 otherwise, no validation, labels only), timed the same way.
 
+--rounds N runs every command N times, taking turns (local, spark, MLflow, then again), and
+the table shows each command's median run by wall time, with every run's wall time beside it:
+on this shared machine one command's wall time varies by up to 15% from run to run.
+
 Figures are printed, never asserted: this is a measurement, not a test.
 """
 
@@ -25,6 +29,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -164,7 +169,12 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="threads, or N in local[N]")
     parser.add_argument("--mlflow-python", help="interpreter of a venv with mlflow-skinny")
     parser.add_argument("--engines", default="local,spark", help="comma-separated")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="runs of each command, in turns; medians shown"
+    )
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, got {args.rounds}")
 
     import bentoml
 
@@ -172,7 +182,7 @@ def main() -> int:
     from service.settings import default_model_name
 
     version = load_version(args.model or f"{default_model_name()}:latest")
-    results: list[tuple[str, Measured]] = []
+    results: dict[str, list[Measured]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as scratch:
         folder = Path(scratch)
         source = folder / "rows.parquet"
@@ -188,15 +198,16 @@ def main() -> int:
         print(
             f"{args.rows:,} rows of {version.tag}, {source.stat().st_size / 2**20:.1f} MiB Parquet"
         )
+        commands: dict[str, list[str]] = {}
         outputs = {}
         for engine in args.engines.split(","):
             out = folder / f"{engine}.parquet"
-            command = [sys.executable, BATCH, "--input", str(source), "--output", str(out),
-                       "--model", version.tag, "--keep", "id", "--engine", engine,
-                       "--workers", str(args.workers)]  # fmt: skip
-            results.append((f"batch --engine {engine}", Measured(command)))
-            print(results[-1][1].stdout)
+            commands[f"batch --engine {engine}"] = [
+                sys.executable, BATCH, "--input", str(source), "--output", str(out),
+                "--model", version.tag, "--keep", "id", "--engine", engine,
+                "--workers", str(args.workers)]  # fmt: skip
             outputs[engine] = out
+        target = folder / "mlflow.parquet"
         if args.mlflow_python:
             model = folder / "mlflow-model"
             exported = bentoml.models.export_model(version.tag, str(folder / "exported"), "folder")
@@ -207,10 +218,16 @@ def main() -> int:
                 check=True,
                 capture_output=True,
             )
-            target = folder / "mlflow.parquet"
-            command = [args.mlflow_python, "-c", MLFLOW_SCORE, str(model), str(source),
-                       str(target), str(args.workers), *version.schema.names]  # fmt: skip
-            results.append(("mlflow spark_udf (labels only)", Measured(command)))
+            commands["mlflow spark_udf (labels only)"] = [
+                args.mlflow_python, "-c", MLFLOW_SCORE, str(model), str(source), str(target),
+                str(args.workers), *version.schema.names]  # fmt: skip
+        for number in range(args.rounds):
+            for name, command in commands.items():
+                shutil.rmtree(target, ignore_errors=True)  # Spark's writer will not overwrite
+                results.setdefault(name, []).append(Measured(command))
+                if number == 0 and name.startswith("batch"):
+                    print(results[name][-1].stdout)
+            print(f"round {number + 1} of {args.rounds}: done", file=sys.stderr)
         if {"local", "spark"} <= set(outputs):
             rejects = [out.with_name(f"{out.stem}.rejects.parquet") for out in outputs.values()]
             print(
@@ -223,19 +240,27 @@ def main() -> int:
     return 0
 
 
-def table(results: list[tuple[str, Measured]], rows: int) -> str:
-    baseline = next((m for name, m in results if name.startswith("mlflow")), None)
+def median_run(runs: list[Measured]) -> Measured:
+    """Return the run with the median wall time (the lower middle one of an even count)."""
+    ordered = sorted(runs, key=lambda run: run.wall)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def table(results: dict[str, list[Measured]], rows: int) -> str:
+    medians = {name: median_run(runs) for name, runs in results.items()}
+    baseline = next((m for name, m in medians.items() if name.startswith("mlflow")), None)
     header = ["command", "wall s (start to exit)", "rows/s", "vs spark_udf", "ready s"]
-    header += ["peak RSS MiB", "CPU s"]
+    header += ["peak RSS MiB", "CPU s", "every run's wall s"]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    for name, measured in results:
+    for name, measured in medians.items():
+        walls = ", ".join(f"{run.wall:.2f}" for run in results[name])
         rate = rows / measured.wall
         ratio = f"{rate / (rows / baseline.wall):.2f}x" if baseline else "n/a"
         ready = measured.ready()
         lines.append(
             f"| {name} | {measured.wall:.2f} | {rate:,.0f} | {ratio} | "
             f"{'n/a' if ready is None else f'{ready:.2f}'} | "
-            f"{measured.peak_rss / 2**20:,.0f} | {measured.cpu:.1f} |"
+            f"{measured.peak_rss / 2**20:,.0f} | {measured.cpu:.1f} | {walls} |"
         )
     return "\n".join(lines)
 
