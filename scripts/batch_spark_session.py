@@ -205,8 +205,8 @@ def _stop(spark: Any) -> None:
     """Stop the session without waiting on pyspark's accumulator server.
 
     That server looks for its shutdown request every 0.5 s and SparkContext.stop waits for it:
-    half a second of every run. Every task is done by now, so it is shut down in a daemon thread
-    of its own, which ends with it.
+    half a second of every run. Every task is done by now, so nothing more comes to it: it is
+    shut down in a daemon thread of its own, done within 0.5 s or when the process ends.
     """
     context = spark.sparkContext
     server = getattr(context, "_accumulatorServer", None)
