@@ -133,11 +133,11 @@ class Shadow:
     def close(self, timeout: float = 10.0) -> None:
         self._queue.close(timeout)
 
-    def _score_batch(self, batch: list[ShadowWork]) -> None:
+    def _score_batch(self, batch: list[tuple[int, ShadowWork]]) -> None:
         """Score the first request alone, timed (the latency a client of the candidate would
         see), and the rest as one batch: one call instead of hundreds keeps the thread's hold
         on the GIL, and so the delay it adds to requests, short."""
-        first, rest = batch[0], batch[1:]
+        first, rest = batch[0][1], batch[1:]
         started = time.perf_counter()
         scored = self._score(first.columns)
         if isinstance(scored, Scored):
@@ -145,14 +145,14 @@ class Shadow:
         self._compare(first, scored)
         if not rest:
             return
-        joined = self._score(_joined_columns([work.columns for work in rest]))
+        joined = self._score(_joined_columns([work.columns for _, work in rest]))
         if not isinstance(joined, Scored):  # find which request it was, one by one
-            for work in rest:
+            for _, work in rest:
                 self._compare(work, self._score(work.columns))
             return
         end = 0
-        for work in rest:
-            start, end = end, end + len(work.main.labels)
+        for rows, work in rest:
+            start, end = end, end + rows
             self._compare(work, Scored(joined.labels[start:end], joined.probabilities[start:end]))
 
     def _score(self, columns: Batch) -> Scored | str:

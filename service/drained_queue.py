@@ -17,12 +17,16 @@ from typing import Any
 
 class DrainedQueue:
     def __init__(
-        self, name: str, max_rows: int, interval: float, drain: Callable[[list[Any]], None]
+        self,
+        name: str,
+        max_rows: int,
+        interval: float,
+        drain: Callable[[list[tuple[int, Any]]], None],
     ) -> None:
         self.name = name
         self.max_rows = max_rows
         self.interval = interval
-        self.drain = drain  # gets every item queued since the last call, oldest first
+        self.drain = drain  # gets (rows, item) for every item queued since the last call
         self._items: deque[tuple[int, Any]] = deque()
         self._queued_rows = 0
         self._lock = threading.Lock()
@@ -66,7 +70,7 @@ class DrainedQueue:
             taken = [self._items.popleft() for _ in range(len(self._items))]
             if taken:
                 try:
-                    self.drain([item for _, item in taken])
+                    self.drain(taken)
                 finally:
                     with self._lock:
                         self._queued_rows -= sum(rows for rows, _ in taken)

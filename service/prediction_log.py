@@ -98,7 +98,7 @@ class PredictionLog:
         return rate < 1.0 and random.random() >= rate
 
     def _put(self, rows: int, entry: tuple) -> None:
-        if not self._queue.put(rows, (rows, entry)):
+        if not self._queue.put(rows, entry):
             service_metrics().prediction_log_records.labels("dropped").inc(rows)
 
     # -- the writer thread -------------------------------------------------------------------
