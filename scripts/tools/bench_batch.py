@@ -46,6 +46,7 @@ from scripts.tools.bento_process import descendants
 
 BATCH = str(PROJECT_ROOT / "scripts" / "batch.py")
 SAMPLE_SECONDS = 0.05
+MLFLOW = "mlflow spark_udf (labels only)"
 
 MLFLOW_SAVE = """
 import sys, yaml, skops.io, mlflow.sklearn
@@ -218,12 +219,13 @@ def main() -> int:
                 check=True,
                 capture_output=True,
             )
-            commands["mlflow spark_udf (labels only)"] = [
+            commands[MLFLOW] = [
                 args.mlflow_python, "-c", MLFLOW_SCORE, str(model), str(source), str(target),
                 str(args.workers), *version.schema.names]  # fmt: skip
         for number in range(args.rounds):
             for name, command in commands.items():
-                shutil.rmtree(target, ignore_errors=True)  # Spark's writer will not overwrite
+                if name == MLFLOW:
+                    shutil.rmtree(target, ignore_errors=True)  # its writer will not overwrite
                 results.setdefault(name, []).append(Measured(command))
                 if number == 0 and name.startswith("batch"):
                     print(results[name][-1].stdout)
@@ -248,7 +250,7 @@ def median_run(runs: list[Measured]) -> Measured:
 
 def table(results: dict[str, list[Measured]], rows: int) -> str:
     medians = {name: median_run(runs) for name, runs in results.items()}
-    baseline = next((m for name, m in medians.items() if name.startswith("mlflow")), None)
+    baseline = medians.get(MLFLOW)
     header = ["command", "wall s (start to exit)", "rows/s", "vs spark_udf", "ready s"]
     header += ["peak RSS MiB", "CPU s", "every run's wall s"]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
