@@ -33,17 +33,17 @@ setup: $(VENV)/.synced ## create .venv from uv.lock (installs uv with pip if mis
 
 $(SPARK_STAMP): uv.lock pyproject.toml | $(UV)
 	$(UV) sync --frozen --group spark
-	$(BIN)/python -m scripts.batch_spark_session
+	$(BIN)/python -m scripts.batch.spark_session
 	@touch $@ $(VENV)/.synced
 
 spark: setup $(SPARK_STAMP) ## add the optional spark group (pyspark, Java 17) and warm Spark's JVM class archive
 
 pipeline: setup ## run the notebooks and export the model; ARGS="-p name=value ..."
-	$(BIN)/python scripts/pipeline.py $(ARGS)
+	$(BIN)/python -m scripts.pipeline $(ARGS)
 
-# `name:champion` resolves through the store's alias file (service/aliases.py).
-CHAMPION_OR_PIPELINE = $(BIN)/python scripts/lifecycle.py resolve $(MODEL_NAME):champion >/dev/null 2>&1 || $(MAKE) --no-print-directory pipeline
-LIFECYCLE = $(BIN)/python scripts/lifecycle.py
+# `name:champion` resolves through the store's alias file (service/model/aliases.py).
+CHAMPION_OR_PIPELINE = $(BIN)/python -m scripts.lifecycle resolve $(MODEL_NAME):champion >/dev/null 2>&1 || $(MAKE) --no-print-directory pipeline
+LIFECYCLE = $(BIN)/python -m scripts.lifecycle
 .PHONY: promote rollback models
 
 promote: setup ## make the newest challenger (or TAG=name:version) champion if it passes the promotion gate; FORCE=1 overrides
@@ -64,25 +64,25 @@ build/requirements.txt: uv.lock
 	$(UV) export --frozen --no-default-groups --no-hashes --no-emit-project --quiet -o $@
 
 batch: setup $(if $(findstring spark,$(ARGS)),$(SPARK_STAMP)) ## score a file: ARGS="--input IN --output OUT [--engine spark] [--keep COL]"
-	$(BIN)/python scripts/batch.py $(ARGS)
+	$(BIN)/python -m scripts.batch $(ARGS)
 
 bento: setup build/requirements.txt ## build the bento: service code, the champion version, pinned serving deps
 	@$(CHAMPION_OR_PIPELINE)
 	$(BIN)/bentoml build --output tag
 
 containerize: bento ## build the image <model_name>:<version> (Docker, else buildah); TRACK=blue|green
-	$(BIN)/python scripts/tools/containerize.py $(if $(TRACK),--track $(TRACK))
+	$(BIN)/python -m scripts.tools.release.containerize $(if $(TRACK),--track $(TRACK))
 
 bench: setup ## benchmark the service (needs wrk), then replay hostile input against it
-	$(BIN)/python scripts/tools/bench_service.py $(ARGS)
-	$(BIN)/python scripts/tools/hostile_probe.py
+	$(BIN)/python -m scripts.tools.bench.service $(ARGS)
+	$(BIN)/python -m scripts.tools.bench.hostile_probe
 
 lab: setup ## open the notebooks in JupyterLab
 	$(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR) notebooks/
 
 .PHONY: monitor
 monitor: setup ## drift and live accuracy from the service's prediction log: ARGS="-p log_dir=DIR [--fail-on-drift]"
-	$(BIN)/python scripts/monitor.py $(ARGS)
+	$(BIN)/python -m scripts.monitor $(ARGS)
 
 test: setup $(SPARK_STAMP) ## run every test: units, notebooks (nbmake), pipeline, service and Spark end to end
 	$(BIN)/pytest $(ARGS)

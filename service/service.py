@@ -25,29 +25,36 @@ import numpy as np
 from bentoml.validators import ContentType
 from starlette.responses import Response
 
-import service.bentoml_fixes  # noqa: F401  (before serving: keeps worker memory flat)
-import service.http_limits  # noqa: F401  (before serving: bounds header bytes and read time)
-from service.api_models import (
+import service.http.bentoml_fixes  # noqa: F401  (before serving: keeps worker memory flat)
+import service.http.header_limits  # noqa: F401  (before serving: bounds header bytes and read time)
+from service.errors import UserError
+from service.http.api_models import (
     csv_input_spec,
     feedback_input_spec,
     metadata_input_spec,
     predict_input_spec,
     predict_output_spec,
 )
-from service.auth import ApiKeyMiddleware, AuthSettings
-from service.body_limit import BodyLimitMiddleware
-from service.candidate import CandidateError, Served, Shadow, ShadowWork, Split, check_compatible
-from service.errors import PipelineError
-from service.feedback import Feedback, LiveAccuracy
-from service.model_version import ModelVersion
-from service.prediction_log import Answer, PredictionLog
-from service.rejection_log import RejectionLog
-from service.request_body import RecordParser
-from service.request_context import RequestContextMiddleware, current_request
-from service.response_body import json_response, prediction_body, prediction_csv, without_paths
-from service.scoring import Scored, Scorer
+from service.http.auth import ApiKeyMiddleware, AuthSettings
+from service.http.body_limit import BodyLimitMiddleware
+from service.http.request_body import RecordParser
+from service.http.request_context import RequestContextMiddleware, current_request
+from service.http.response_body import json_response, prediction_body, prediction_csv, without_paths
+from service.model.store import load_model_version
+from service.model.version import ModelVersion
+from service.observe.feedback import Feedback, LiveAccuracy
+from service.observe.prediction_log import Answer, PredictionLog
+from service.observe.rejection_log import RejectionLog
+from service.scoring.core import Scored, Scorer
 from service.settings import Settings, env_flag
-from service.store import load_model_version
+from service.traffic.candidate import (
+    CandidateError,
+    Served,
+    Shadow,
+    ShadowWork,
+    Split,
+    check_compatible,
+)
 from service.validation.results import Rejection
 
 logger = logging.getLogger("bentoml.model_service")
@@ -79,7 +86,7 @@ try:
     )
     if CANDIDATE_VERSION is not None:
         check_compatible(VERSION, CANDIDATE_VERSION)
-except (PipelineError, CandidateError) as error:
+except (UserError, CandidateError) as error:
     sys.exit(f"model service cannot start: {error}")
 
 SCORER = load_scorer(VERSION)

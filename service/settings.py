@@ -6,14 +6,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from service.errors import PipelineError
+from service.errors import UserError
 
 VALIDATION_ENGINES = ("compiled", "gx")
 PREDICTION_ENGINES = ("onnx", "sklearn")
 CANDIDATE_MODES = ("shadow", "split")  # the first is the default
 
 
-# The one place the project root is worked out; scripts/params.py takes it from here. In a
+# The one place the project root is worked out; scripts/pipeline/params.py takes it from here. In a
 # bento, params.yaml sits beside service/ as it does in the repository.
 PARAMS_FILE = Path(__file__).resolve().parent.parent / "params.yaml"
 
@@ -25,27 +25,27 @@ def default_model_name(params_file: Path = PARAMS_FILE) -> str:
     try:
         params = yaml.safe_load(params_file.read_text())
     except (OSError, yaml.YAMLError) as error:
-        raise PipelineError(
+        raise UserError(
             f"cannot read the default model name from {params_file} ({error}); "
             "set MODEL_TAG=name:version"
         )
     name = params.get("model_name") if isinstance(params, dict) else None
     if not isinstance(name, str) or not name:
-        raise PipelineError(f"{params_file} has no model_name; add one or set MODEL_TAG")
+        raise UserError(f"{params_file} has no model_name; add one or set MODEL_TAG")
     return name
 
 
 def _choice(name: str, allowed: tuple[str, ...]) -> str:
     value = os.environ.get(name, allowed[0]).strip().lower()
     if value not in allowed:
-        raise PipelineError(f"{name}={value!r} is not one of {', '.join(allowed)}")
+        raise UserError(f"{name}={value!r} is not one of {', '.join(allowed)}")
     return value
 
 
 def _whole_number(name: str, default: int, minimum: int = 1) -> int:
     raw = os.environ.get(name, str(default)).strip()
     if not raw.isdigit() or int(raw) < minimum:
-        raise PipelineError(
+        raise UserError(
             f"{name}={raw!r} must be a whole number of at least {minimum} (default {default})"
         )
     return int(raw)
@@ -54,7 +54,7 @@ def _whole_number(name: str, default: int, minimum: int = 1) -> int:
 def env_flag(name: str, default: bool = False) -> bool:
     raw = os.environ.get(name, "1" if default else "").strip().lower()
     if raw not in ("", "0", "1", "true", "false", "yes", "no"):
-        raise PipelineError(f"{name}={raw!r} must be 1 or 0 (true or false)")
+        raise UserError(f"{name}={raw!r} must be 1 or 0 (true or false)")
     return raw in ("1", "true", "yes")
 
 
@@ -92,7 +92,7 @@ def _fraction(name: str, default: float) -> float:
     except ValueError:
         value = -1.0
     if not 0.0 < value <= 1.0:
-        raise PipelineError(f"{name}={raw!r} must be a number above 0 and at most 1")
+        raise UserError(f"{name}={raw!r} must be a number above 0 and at most 1")
     return value
 
 
@@ -113,7 +113,7 @@ class PredictionLogSettings:
         file_mb = _whole_number("PREDICTION_LOG_FILE_MB", 64)
         total_mb = _whole_number("PREDICTION_LOG_TOTAL_MB", 1024)
         if total_mb < 2 * file_mb:
-            raise PipelineError(
+            raise UserError(
                 f"PREDICTION_LOG_TOTAL_MB={total_mb} must be at least twice "
                 f"PREDICTION_LOG_FILE_MB={file_mb}, or every rotation deletes the last file"
             )
@@ -167,8 +167,8 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         return cls(
-            # The champion alias (service/aliases.py), not `latest`: a newer version serves only
-            # once it passed the promotion gate.
+            # The champion alias (service/model/aliases.py), not `latest`: a newer version serves
+            # only once it passed the promotion gate.
             model_tag=os.environ.get("MODEL_TAG") or f"{default_model_name()}:champion",
             # `gx` and `sklearn` exist to compare against and to fall back on.
             validation_engine=_choice("VALIDATION_ENGINE", VALIDATION_ENGINES),

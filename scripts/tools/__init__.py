@@ -1,0 +1,1 @@
+"""Developer tools apart from the product: benchmarks, release helpers, the test harness."""

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from service.errors import PipelineError
+from service.errors import UserError
 from service.validation.checks import ASK_GX, EMPTY
 from service.validation.frame import DUPLICATE, FrameView
 from service.validation.messages import failure_message, wrong_type_rows
@@ -22,7 +22,7 @@ class CompiledSuite:
 
     def __init__(self, suite: dict) -> None:
         if not isinstance(suite, dict) or not isinstance(suite.get("expectations"), list):
-            raise PipelineError(
+            raise UserError(
                 "an expectation suite must be a dict with an 'expectations' list "
                 "(the shape ExpectationSuite.to_json_dict() gives)"
             )

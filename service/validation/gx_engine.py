@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from service.errors import PipelineError
+from service.errors import UserError
 from service.validation.results import Outcome
 
 # One ephemeral context, pandas data source and whole-dataframe batch definition per process,
@@ -34,7 +34,7 @@ def gx_outcomes(frame: pd.DataFrame, suite: dict) -> list[Outcome]:
     """
     expectations = suite.get("expectations") if isinstance(suite, dict) else None
     if not isinstance(expectations, list):
-        raise PipelineError("an expectation suite must be a dict with an 'expectations' list")
+        raise UserError("an expectation suite must be a dict with an 'expectations' list")
     if not expectations:
         return []
     if not isinstance(frame, pd.DataFrame):  # the service's {name: array} batches
@@ -105,7 +105,7 @@ def _gx_suite(suite: dict) -> tuple[Any, list[str]]:
             meta=suite.get("meta") or {},
         )
     except Exception as error:  # GX raises several types for a malformed expectation
-        raise PipelineError(
+        raise UserError(
             f"Great Expectations does not accept the suite {suite.get('name')!r}: {error}"
         ) from error
     _SUITES[key] = (gx_suite, ids)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from service.errors import PipelineError
+from service.errors import UserError
 from service.validation.checks import (
     Between,
     Check,
@@ -53,10 +53,10 @@ class Spec:
 
 def parse_spec(position: int, item: object) -> Spec:
     if not isinstance(item, dict) or not isinstance(item.get("type"), str):
-        raise PipelineError(f"expectation {position} of the suite has no 'type': {item!r:.120}")
+        raise UserError(f"expectation {position} of the suite has no 'type': {item!r:.120}")
     kwargs = item.get("kwargs") or {}
     if not isinstance(kwargs, dict):
-        raise PipelineError(f"expectation {position} ({item['type']}) has non-dict kwargs")
+        raise UserError(f"expectation {position} ({item['type']}) has non-dict kwargs")
     column = kwargs.get("column")
     return Spec(position, item["type"], column if isinstance(column, str) else None, kwargs)
 
@@ -88,7 +88,7 @@ def compile_check(spec: Spec) -> Check | None:
             return None
         return OrderedList(None if column_list is None else list(column_list))
     if spec.column is None:
-        raise PipelineError(f"expectation {spec.position} ({spec.type}) needs a 'column' name")
+        raise UserError(f"expectation {spec.position} ({spec.type}) needs a 'column' name")
     if spec.type == "expect_column_to_exist":
         column_index = kwargs.get("column_index")
         if not isinstance(column_index, (int, type(None))) or isinstance(column_index, bool):
@@ -98,7 +98,7 @@ def compile_check(spec: Spec) -> Check | None:
     if not is_number(mostly):
         return None
     if not 0 <= mostly <= 1:
-        raise PipelineError(
+        raise UserError(
             f"expectation {spec.position} ({spec.type} on {spec.column}) has mostly={mostly}; "
             "it must be between 0 and 1"
         )
@@ -137,7 +137,7 @@ def _compile_between(spec: Spec, mostly: float) -> Check | None:
         bounds.append(None if value is None else float(value))
     low, high = bounds
     if low is None and high is None:
-        raise PipelineError(
+        raise UserError(
             f"expectation {spec.position} (between on {spec.column}) needs min_value or max_value"
         )
     strict_min = spec.kwargs.get("strict_min", False)

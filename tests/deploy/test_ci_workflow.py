@@ -13,7 +13,7 @@ import subprocess
 import pytest
 import yaml
 
-from scripts.params import PROJECT_ROOT
+from scripts.pipeline.params import PROJECT_ROOT
 
 WORKFLOW = PROJECT_ROOT / ".github" / "workflows" / "ci.yml"
 ACTIONLINT = shutil.which("actionlint")

@@ -10,9 +10,9 @@ import subprocess
 import pytest
 import yaml
 
-from scripts.params import PROJECT_ROOT
-from scripts.tools import prometheus_bin
-from scripts.tools.promql import (
+from scripts.pipeline.params import PROJECT_ROOT
+from scripts.tools.harness import prometheus_bin
+from scripts.tools.harness.promql import (
     EXPOSED,
     dashboard_exprs,
     metric_names,

@@ -14,10 +14,10 @@ import pytest
 import yaml
 from support.manifests import KUBECTL, one, render
 
-from scripts.params import PROJECT_ROOT
-from scripts.tools.set_image import set_image
-from service.auth import AuthSettings
-from service.errors import PipelineError
+from scripts.pipeline.params import PROJECT_ROOT
+from scripts.tools.release.set_image import set_image
+from service.errors import UserError
+from service.http.auth import AuthSettings
 
 K8S = PROJECT_ROOT / "deploy" / "k8s"
 TRACKS = ("blue", "green")
@@ -159,7 +159,7 @@ def test_set_image_writes_the_build_image_into_the_rendered_deployment(tmp_path)
 
 def test_set_image_rejects_a_name_that_already_has_a_tag(tmp_path):
     shutil.copytree(K8S, tmp_path / "k8s")
-    with pytest.raises(PipelineError, match="--name 'iris:1' holds a tag"):
+    with pytest.raises(UserError, match="--name 'iris:1' holds a tag"):
         set_image(tmp_path / "k8s" / "overlays" / "blue", "iris:1", tag="2")
 
 
@@ -198,13 +198,13 @@ def test_the_placeholder_secret_stops_start_up_until_a_key_is_set(
     monkeypatch.setenv("API_KEYS_REQUIRED", env["API_KEYS_REQUIRED"])
     monkeypatch.setenv("API_KEYS_FILE", str(key_file))
     key_file.write_text(api_keys_secret["stringData"][key_file.name])
-    with pytest.raises(PipelineError, match="holds no key"):
+    with pytest.raises(UserError, match="holds no key"):
         AuthSettings.from_env()
     key_file.write_text("# rotating\nnew-key-2\nold-key-1\n")
     settings = AuthSettings.from_env()
     assert settings.enabled and settings.required
     monkeypatch.delenv("API_KEYS_FILE")
-    with pytest.raises(PipelineError, match="API_KEYS_REQUIRED=1"):
+    with pytest.raises(UserError, match="API_KEYS_REQUIRED=1"):
         AuthSettings.from_env()
 
 

@@ -16,8 +16,8 @@ import pytest
 import yaml
 from support.manifests import KUBECTL, one, render
 
-from scripts.params import PROJECT_ROOT
-from scripts.tools import prometheus_bin, prometheus_rule
+from scripts.pipeline.params import PROJECT_ROOT
+from scripts.tools.harness import prometheus_bin, prometheus_rule
 
 K8S = PROJECT_ROOT / "deploy" / "k8s"
 MONITORING = K8S / "monitoring"
@@ -64,7 +64,9 @@ def test_monitoring_renders_a_service_monitor_and_a_prometheus_rule(monitoring):
 
 def test_the_prometheus_rule_is_generated_from_rules_yml(monitoring):
     committed = (MONITORING / "prometheusrule.yaml").read_text()
-    assert committed == prometheus_rule.render(), "run python scripts/tools/prometheus_rule.py"
+    assert committed == prometheus_rule.render(), (
+        "run python -m scripts.tools.harness.prometheus_rule"
+    )
     rules = yaml.safe_load(prometheus_rule.RULES.read_text())
     assert one(monitoring, "PrometheusRule")["spec"]["groups"] == rules["groups"]
 

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 import yaml
 
-from scripts.params import PROJECT_ROOT
-from scripts.tools import prometheus_bin
-from scripts.tools.promql import EXPOSED, metric_names, recorded_names, rule_exprs
+from scripts.pipeline.params import PROJECT_ROOT
+from scripts.tools.harness import prometheus_bin
+from scripts.tools.harness.promql import EXPOSED, metric_names, recorded_names, rule_exprs
 
 PROMETHEUS_DIR = PROJECT_ROOT / "deploy" / "prometheus"
 RULES = PROMETHEUS_DIR / "rules.yml"
@@ -130,8 +130,8 @@ def test_metric_names_reads_selectors_but_not_labels_functions_or_durations():
 
 @needs_promtool
 def test_the_psi_rule_matches_the_service_psi_on_random_shares(tmp_path):
-    """The recording rule and service.drift.psi give one PSI for the same counts."""
-    drift = pytest.importorskip("service.drift")
+    """The recording rule and service.observe.drift.psi give one PSI for the same counts."""
+    drift = pytest.importorskip("service.observe.drift")
     rng = np.random.default_rng(7)
     reference = rng.dirichlet(np.ones(6))
     reference[-1] = 0.0  # an empty bin (unseen), floored on both sides

@@ -14,13 +14,13 @@ import pytest
 import requests
 from support.datasets import mixed_frame
 
-from scripts.batch import main
-from scripts.batch_spark import parquet_schema
-from scripts.batch_spark_session import SessionStart
-from scripts.params import PROJECT_ROOT
-from scripts.tools.bento_process import BentoServer
-from service.predictor import PipelinePredictor
-from service.store import load_model_version
+from scripts.batch.cli import main
+from scripts.batch.spark import parquet_schema
+from scripts.batch.spark_session import SessionStart
+from scripts.pipeline.params import PROJECT_ROOT
+from scripts.tools.harness.bento_process import BentoServer
+from service.model.store import load_model_version
+from service.scoring.predictor import PipelinePredictor
 
 pytestmark = pytest.mark.integration
 
@@ -104,7 +104,7 @@ def test_both_engines_write_identical_csv_and_reject_the_same_rows_for_the_same_
 def test_both_engines_write_identical_parquet(iris_run, tmp_path, monkeypatch, to_driver):
     # Past REJECTS_TO_DRIVER the Spark engine judges every row again instead of writing the
     # rejected rows the tasks sent to the driver.
-    monkeypatch.setattr("scripts.batch_spark.REJECTS_TO_DRIVER", to_driver)
+    monkeypatch.setattr("scripts.batch.spark.REJECTS_TO_DRIVER", to_driver)
     frame, _ = _iris_with_bad_rows()
     frame.loc[11, "sepal_width_cm"] = 44.0  # Parquet holds numbers in a number column
     frame = frame.astype(

@@ -10,7 +10,7 @@ import subprocess
 import pandas as pd
 import pytest
 
-from scripts.params import PROJECT_ROOT
+from scripts.pipeline.params import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration
 

@@ -13,13 +13,13 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from scripts.batch import main
-from scripts.params import PROJECT_ROOT
-from service.batch import score_chunk
-from service.model_version import ModelStoreError, read_exported_model
-from service.predictor import PipelinePredictor
-from service.scoring import RowScores, Scorer
-from service.store import load_model_version
+from scripts.batch.cli import main
+from scripts.pipeline.params import PROJECT_ROOT
+from service.model.store import load_model_version
+from service.model.version import ModelStoreError, read_exported_model
+from service.scoring.batch import score_chunk
+from service.scoring.core import RowScores, Scorer
+from service.scoring.predictor import PipelinePredictor
 
 pytestmark = pytest.mark.integration
 
@@ -129,7 +129,7 @@ def test_an_exported_folder_reads_as_the_stored_version(version, tmp_path):
 
 def test_the_batch_core_imports_neither_bentoml_nor_spark():
     script = (
-        "import sys, service.batch\n"
+        "import sys, service.scoring.batch\n"
         "assert 'bentoml' not in sys.modules, 'bentoml imported'\n"
         "assert 'pyspark' not in sys.modules, 'pyspark imported'\n"
     )
@@ -141,7 +141,7 @@ def test_the_batch_core_imports_neither_bentoml_nor_spark():
 
 def _batch(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "scripts" / "batch.py"), *args],
+        [sys.executable, "-m", "scripts.batch", *args],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,

@@ -10,7 +10,7 @@ import bentoml
 import pytest
 from support.bentos import build_bento
 
-from scripts.params import PROJECT_ROOT
+from scripts.pipeline.params import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent

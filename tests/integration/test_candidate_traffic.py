@@ -10,10 +10,10 @@ import requests
 from support.pipeline_runs import printed_tag, run_pipeline
 from support.prediction_logs import read_log_lines
 
-from scripts.params import PROJECT_ROOT
-from scripts.tools.bento_process import BentoServer, run_to_exit
-from scripts.tools.scrape import total
-from service.candidate import client_share
+from scripts.pipeline.params import PROJECT_ROOT
+from scripts.tools.harness.bento_process import BentoServer, run_to_exit
+from scripts.tools.harness.scrape import total
+from service.traffic.candidate import client_share
 
 pytestmark = pytest.mark.integration
 SHARE = 0.3

@@ -16,9 +16,9 @@ import pytest
 import requests
 from support.bentos import build_bento
 
-from scripts.tools.bento_process import descendants, free_port
-from scripts.tools.containerize import backend, containerize
-from service.errors import PipelineError
+from scripts.tools.harness.bento_process import descendants, free_port
+from scripts.tools.release.containerize import backend, containerize
+from service.errors import UserError
 
 pytestmark = pytest.mark.integration
 ENTRYPOINT = "/home/bentoml/bento/env/docker/entrypoint.sh"
@@ -29,7 +29,7 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 def _backend() -> str:
     try:
         chosen = backend()
-    except PipelineError as error:
+    except UserError as error:
         pytest.skip(str(error))
     if chosen == "buildah":
         if os.geteuid() != 0:

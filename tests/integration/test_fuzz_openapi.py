@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from scripts.tools.bento_process import BentoServer
+from scripts.tools.harness.bento_process import BentoServer
 
 pytestmark = pytest.mark.integration
 

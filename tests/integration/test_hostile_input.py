@@ -19,10 +19,10 @@ import pytest
 import requests
 import yaml
 
-from scripts.tools.bench_service import worker_rss_mib
-from scripts.tools.bento_process import BentoServer, run_to_exit
-from scripts.tools.hostile_probe import raw_request
-from service.model_version import ONNX_FILE, sha256_file
+from scripts.tools.bench.hostile_probe import raw_request
+from scripts.tools.bench.service import worker_rss_mib
+from scripts.tools.harness.bento_process import BentoServer, run_to_exit
+from service.model.version import ONNX_FILE, sha256_file
 
 pytestmark = pytest.mark.integration
 

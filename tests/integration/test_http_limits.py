@@ -1,6 +1,6 @@
 """Header bytes and header read time, against a real `bentoml serve` (issue 11, finding 6).
 
-Before service/http_limits.py, a 100 MB header was read for 10.7 s and answered 200, and a
+Before service/http/header_limits.py, a 100 MB header was read for 10.7 s and answered 200, and a
 client sending one byte a second held its socket for as long as it liked. Every request here
 goes to 127.0.0.1 on raw sockets, so the test decides every byte; loops are bounded in count
 and time.
@@ -18,8 +18,8 @@ import time
 import pytest
 import requests
 
-from scripts.tools.bench_service import worker_rss_mib
-from scripts.tools.bento_process import BentoServer
+from scripts.tools.bench.service import worker_rss_mib
+from scripts.tools.harness.bento_process import BentoServer
 
 pytestmark = pytest.mark.integration
 

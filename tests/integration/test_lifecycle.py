@@ -9,11 +9,11 @@ import pytest
 import requests
 from support.lifecycle import LifecycleVersions, make, train_versions
 
-from scripts.batch import score_file
-from scripts.params import PROJECT_ROOT
-from scripts.tools.bento_process import BentoServer
-from service.aliases import CHAMPION, PREVIOUS
-from service.store import alias_file, find_model
+from scripts.batch.cli import score_file
+from scripts.pipeline.params import PROJECT_ROOT
+from scripts.tools.harness.bento_process import BentoServer
+from service.model.aliases import CHAMPION, PREVIOUS
+from service.model.store import alias_file, find_model
 
 pytestmark = pytest.mark.integration
 
@@ -129,11 +129,11 @@ def test_force_promotes_past_a_failed_gate_and_says_so(lifecycle_versions):
 def test_held_out_rows_are_recreated_exactly_and_a_changed_data_file_is_refused(
     lifecycle_versions, tmp_path
 ):
-    from scripts.params import PROJECT_ROOT
-    from scripts.promotion import recreated_holdout
-    from scripts.training import read_features
-    from service.errors import PipelineError
-    from service.store import load_model_version
+    from scripts.lifecycle.promotion import recreated_holdout
+    from scripts.pipeline.params import PROJECT_ROOT
+    from scripts.pipeline.training import read_features
+    from service.errors import UserError
+    from service.model.store import load_model_version
 
     version = load_model_version(lifecycle_versions.worse)
     rows, source = recreated_holdout(version, PROJECT_ROOT)
@@ -143,14 +143,14 @@ def test_held_out_rows_are_recreated_exactly_and_a_changed_data_file_is_refused(
     (tmp_path / "data").mkdir()
     changed = (PROJECT_ROOT / "data" / "iris.csv").read_text() + "5.0,3.0,1.5,0.2,setosa\n"
     (tmp_path / "data" / "iris.csv").write_text(changed)
-    with pytest.raises(PipelineError, match=r"data/iris\.csv changed since .*FORCE=1"):
+    with pytest.raises(UserError, match=r"data/iris\.csv changed since .*FORCE=1"):
         recreated_holdout(version, tmp_path)
 
 
 def test_rows_a_suite_rejects_are_counted_by_rule_not_fatal(lifecycle_versions):
-    from scripts.promotion import compare
-    from scripts.promotion_rules import Rule
-    from service.store import load_model_version
+    from scripts.lifecycle.promotion import compare
+    from scripts.lifecycle.promotion_rules import Rule
+    from service.model.store import load_model_version
 
     challenger = load_model_version(lifecycle_versions.worse)
     champion = load_model_version(lifecycle_versions.first)

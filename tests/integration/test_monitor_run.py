@@ -13,7 +13,7 @@ from support.monitor_runs import (
     write_log,
 )
 
-from service.store import load_model_version
+from service.model.store import load_model_version
 
 pytestmark = pytest.mark.integration
 

@@ -11,9 +11,9 @@ import requests
 from support.monitor_runs import monitor_drift
 from support.prediction_logs import read_log_lines
 
-from scripts.params import PROJECT_ROOT
-from scripts.tools.bento_process import BentoServer
-from service.store import load_model_version
+from scripts.pipeline.params import PROJECT_ROOT
+from scripts.tools.harness.bento_process import BentoServer
+from service.model.store import load_model_version
 
 pytestmark = pytest.mark.integration
 SHIFTED = "sepal_width_cm"

@@ -11,9 +11,9 @@ import pytest
 import skops.io
 from support.pipeline_runs import run_pipeline
 
-from service.model_version import sha256_file
-from service.predictor import PipelinePredictor
-from service.store import load_model_version, model_versions
+from service.model.store import load_model_version, model_versions
+from service.model.version import sha256_file
+from service.scoring.predictor import PipelinePredictor
 
 NOTEBOOKS = ("01_validate_data", "02_train", "03_evaluate")
 STORED_FILES = {

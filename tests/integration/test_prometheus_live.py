@@ -24,10 +24,10 @@ import pytest
 import requests
 import yaml
 
-from scripts.params import PROJECT_ROOT
-from scripts.tools import prometheus_bin
-from scripts.tools.bento_process import BentoServer, free_port
-from scripts.tools.promql import EXPOSED, dashboard_exprs
+from scripts.pipeline.params import PROJECT_ROOT
+from scripts.tools.harness import prometheus_bin
+from scripts.tools.harness.bento_process import BentoServer, free_port
+from scripts.tools.harness.promql import EXPOSED, dashboard_exprs
 
 pytestmark = [
     pytest.mark.integration,
@@ -324,7 +324,9 @@ def test_counts_equal_the_rows_sent_over_both_workers(observed):
 
 def test_every_series_the_rules_and_dashboard_may_read_is_in_a_real_scrape(observed):
     missing = EXPOSED - scraped_names(observed.metrics)
-    assert not missing, f"scripts/tools/promql.py lists series /metrics lacks: {sorted(missing)}"
+    assert not missing, (
+        f"scripts/tools/harness/promql.py lists series /metrics lacks: {sorted(missing)}"
+    )
 
 
 def test_every_dashboard_query_runs_and_finds_series(stack, observed):

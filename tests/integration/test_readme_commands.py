@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from support.pipeline_runs import printed_tag
 
-from scripts.params import PROJECT_ROOT, load_params, parse_override
-from scripts.training import ESTIMATORS
+from scripts.pipeline.params import PROJECT_ROOT, load_params, parse_override
+from scripts.pipeline.training import ESTIMATORS
 
 pytestmark = pytest.mark.integration
 

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import requests
 
-from scripts.tools.bento_process import BentoServer, run_to_exit
-from service.predictor import PipelinePredictor
-from service.store import load_model_version
+from scripts.tools.harness.bento_process import BentoServer, run_to_exit
+from service.model.store import load_model_version
+from service.scoring.predictor import PipelinePredictor
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from scripts.tools.bento_process import BentoServer
+from scripts.tools.harness.bento_process import BentoServer
 
 pytestmark = pytest.mark.integration
 
@@ -97,7 +97,7 @@ def test_the_certificate_is_the_one_served(server):
 
 
 def test_header_read_timeout_holds_behind_tls(server):
-    # service/http_limits.py bounds the protocol under the TLS layer as well.
+    # service/http/header_limits.py bounds the protocol under the TLS layer as well.
     context = ssl.create_default_context(cafile=str(server.cert))
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw:
         with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:

@@ -4,8 +4,8 @@ import subprocess
 
 import pytest
 
-from scripts.params import PROJECT_ROOT, load_params
-from service.errors import PipelineError
+from scripts.pipeline.params import PROJECT_ROOT, load_params
+from service.errors import UserError
 from service.settings import Settings, default_model_name
 
 
@@ -22,7 +22,7 @@ def test_model_tag_setting_wins(monkeypatch):
 def test_params_file_without_model_name_names_the_file_and_the_fix(tmp_path):
     params = tmp_path / "params.yaml"
     params.write_text("target: y\n")
-    with pytest.raises(PipelineError, match=rf"{params} has no model_name; .*MODEL_TAG"):
+    with pytest.raises(UserError, match=rf"{params} has no model_name; .*MODEL_TAG"):
         default_model_name(params)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from support.pipeline_runs import printed_tag, run_pipeline
 
-from scripts.params import PROJECT_ROOT
+from scripts.pipeline.params import PROJECT_ROOT
 
 # A name of its own, so versions other tests export (iris) never become its challengers.
 NAME = "lifecycle_iris"

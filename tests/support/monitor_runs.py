@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scripts.params import PROJECT_ROOT
+from scripts.pipeline.params import PROJECT_ROOT
 
 START = datetime(2026, 11, 25, 16, 0, tzinfo=UTC)
 # Requests rejected in a shifted log, each for the shifted feature's range.
@@ -96,7 +96,7 @@ def shifted_iris_log(
     (clipped to its training range, so the suite would have let the rows through), with the
     true species sent as feedback for the first `labelled` rows and REJECTED rejected requests,
     in two workers' files."""
-    from service.scoring import Scorer
+    from service.scoring.core import Scorer
 
     rng = np.random.default_rng(seed)
     data = pd.read_csv(PROJECT_ROOT / "data" / "iris.csv")

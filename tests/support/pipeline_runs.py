@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from scripts.params import PROJECT_ROOT
+from scripts.pipeline.params import PROJECT_ROOT
 
 
 def run_pipeline(*args: str, run_dir: Path, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -15,7 +15,8 @@ def run_pipeline(*args: str, run_dir: Path, timeout: float = 600) -> subprocess.
     return subprocess.run(
         [
             sys.executable,
-            str(PROJECT_ROOT / "scripts" / "pipeline.py"),
+            "-m",
+            "scripts.pipeline",
             "--run-dir",
             str(run_dir),
             *args,

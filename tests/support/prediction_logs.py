@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from service.prediction_log import LOG_GLOB
+from service.observe.prediction_log import LOG_GLOB
 
 
 def read_log_lines(folder: Path) -> list[dict]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from service.model_version import ModelMetadata
+from service.model.version import ModelMetadata
 
 METADATA = ModelMetadata(
     serving_format="skops",

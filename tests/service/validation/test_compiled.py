@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scripts.params import PROJECT_ROOT
-from service.errors import PipelineError
+from scripts.pipeline.params import PROJECT_ROOT
+from service.errors import UserError
 from service.validation import CompiledSuite, Failure, Outcome
 from service.validation.results import MAX_LISTED_ROWS
 
@@ -401,7 +401,7 @@ def test_unknown_expectation_type_is_delegated_to_gx() -> None:
     ],
 )
 def test_invalid_suite_raises_pipeline_error_naming_the_problem(suite, words: str) -> None:
-    with pytest.raises(PipelineError, match=words):
+    with pytest.raises(UserError, match=words):
         CompiledSuite(suite)
 
 

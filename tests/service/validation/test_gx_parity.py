@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scripts.data import infer_schema, split_target
-from scripts.parity import parity_report
-from scripts.suite import build_suite
+from scripts.export.suite_parity import parity_report
+from scripts.pipeline.data import infer_schema, split_target
+from scripts.pipeline.suite import build_suite
 from service.validation import CompiledSuite
 from service.validation.compiled import gx_failures
 from service.validation.gx_engine import gx_outcomes
@@ -245,7 +245,7 @@ def test_training_data_passes_in_both_engines(training: pd.DataFrame) -> None:
 
 
 def test_iris_and_perturbed_copies_agree_in_parity_report() -> None:
-    from scripts.data import load_table
+    from scripts.pipeline.data import load_table
 
     features, labels = split_target(load_table("data/iris.csv", "species"), "species")
     suite = build_suite(features, infer_schema(features, labels), name="iris")

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from scripts.params import PROJECT_ROOT
+from scripts.pipeline.params import PROJECT_ROOT
 from service.validation.results import MAX_LISTED_ROWS, Rejection, failure, rows_phrase
 
 

@@ -1,0 +1,80 @@
+"""The export step: everything a run made, checked and gathered into one model store version."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import skops.io
+
+from scripts.export.lineage import lineage, portable_path
+from scripts.export.onnx_graph import export_onnx
+from scripts.export.suite_parity import parity_report
+from scripts.pipeline.rundir import RunDir
+from scripts.pipeline.training import load_pipeline, read_features, read_schema
+from service.model.store import save_model_version
+from service.model.version import (
+    HEADLINE_METRICS,
+    LINEAGE_FILE,
+    METRICS_FILE,
+    ONNX_FILE,
+    PARAMS_FILE,
+    PIPELINE_FILE,
+    REFERENCE_FILE,
+    SCHEMA_FILE,
+    SUITE_FILE,
+    ModelMetadata,
+    version_labels,
+)
+
+
+def stage_model(run: RunDir, params: dict, repo: Path, run_id: str) -> ModelMetadata:
+    """Return the version's metadata, after writing its files to the run's staging folder."""
+    staging = run.model_staging
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir()
+    schema = read_schema(run)
+    pipeline = load_pipeline(run)
+    holdout = read_features(run.holdout, schema).drop(columns=[schema.target])
+
+    onnx = export_onnx(pipeline, schema, holdout)
+    serves_onnx = onnx["model"] is not None and onnx["report"]["parity"]["passed"]
+    if serves_onnx:
+        (staging / ONNX_FILE).write_bytes(onnx["model"])
+    shutil.copy2(run.pipeline, staging / PIPELINE_FILE)
+    for source, file_name in (
+        (run.schema, SCHEMA_FILE),
+        (run.suite, SUITE_FILE),
+        (run.reference, REFERENCE_FILE),
+        (run.metrics, METRICS_FILE),
+    ):
+        shutil.copy2(source, staging / file_name)
+    record = lineage(repo, Path(params["data_path"]), run_id)
+    portable = {**params, "data_path": portable_path(Path(params["data_path"]), repo)}
+    (staging / PARAMS_FILE).write_text(json.dumps(portable, indent=2))
+    (staging / LINEAGE_FILE).write_text(json.dumps(record, indent=2))
+
+    suite = json.loads(run.suite.read_text())
+    parity = parity_report(read_features(run.train_features, schema), suite)
+    metrics = json.loads(run.metrics.read_text())
+    return ModelMetadata(
+        serving_format="onnx" if serves_onnx else "skops",
+        onnx=onnx["report"],
+        skops_trusted=skops.io.get_untrusted_types(file=run.pipeline),
+        classes=[str(c) for c in schema.classes],
+        metrics={name: metrics[name] for name in HEADLINE_METRICS if name in metrics},
+        run_id=run_id,
+        git_commit=record["git_commit"] or "unknown",
+        data_sha256=record["data_sha256"],
+        validation_parity={**parity, "mismatches": parity["mismatches"][:20]},
+    )
+
+
+def export_model(run: RunDir, params: dict, repo: Path, run_id: str) -> tuple[str, ModelMetadata]:
+    """Return the new model tag and its metadata; nothing is stored if any step raises."""
+    metadata = stage_model(run, params, repo, run_id)
+    labels = version_labels(str(params.get("estimator")), run_id)
+    tag = save_model_version(params["model_name"], run.model_staging, metadata, labels)
+    return tag, metadata

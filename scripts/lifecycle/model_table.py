@@ -1,0 +1,47 @@
+"""`make models`: every stored version of a model, the newest first, with its aliases."""
+
+from __future__ import annotations
+
+from service.model.store import alias_file, model_versions
+from service.model.version import HEADLINE_METRICS
+
+COLUMNS = ("created (UTC)", "version", "aliases", "data sha256", "git commit", "estimator")
+
+
+def version_rows(name: str) -> list[list[str]]:
+    """Return one row of text per version of `name`, the newest first."""
+    state = alias_file(name).read()
+    rows = []
+    for model in model_versions(name):
+        # Read from the store's metadata without hashing every file: a listing, not a load.
+        metadata = model.info.metadata
+        metrics = metadata.get("metrics") or {}
+        rows.append(
+            [
+                model.info.creation_time.strftime("%Y-%m-%d %H:%M:%S"),
+                str(model.tag),
+                ",".join(state.aliases_of(model.tag.version)) or "-",
+                str(metadata.get("data_sha256") or "-")[:12],
+                str(metadata.get("git_commit") or "-")[:10],
+                model.info.labels.get("estimator", "-"),
+                *(_number(metrics.get(metric)) for metric in HEADLINE_METRICS),
+            ]
+        )
+    return rows
+
+
+def versions_table(name: str) -> str:
+    """Return the versions of `name` as an aligned text table, or a line saying there are none."""
+    rows = version_rows(name)
+    if not rows:
+        return f"no version of {name} in the store; `make pipeline` trains and exports one"
+    header = [*COLUMNS, *HEADLINE_METRICS]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    )
+
+
+def _number(value: object) -> str:
+    return f"{value:.4f}" if isinstance(value, int | float) else "-"

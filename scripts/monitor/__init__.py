@@ -1,0 +1,1 @@
+"""Reading the prediction log: drift, live metrics, and the monitoring notebook's run."""

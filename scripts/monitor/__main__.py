@@ -1,0 +1,5 @@
+"""`python -m scripts.monitor`: see scripts.monitor.run."""
+
+from scripts.monitor.run import main
+
+raise SystemExit(main())

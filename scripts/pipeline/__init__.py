@@ -1,0 +1,1 @@
+"""The training pipeline: params, data, suite, training, evaluation, and the notebook runner."""

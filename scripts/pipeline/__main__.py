@@ -1,0 +1,5 @@
+"""`python -m scripts.pipeline`: see scripts.pipeline.run."""
+
+from scripts.pipeline.run import main
+
+raise SystemExit(main())

@@ -1,0 +1,224 @@
+"""Run the notebooks in order with papermill, and export the model when every one succeeded.
+
+python -m scripts.pipeline [--params FILE] [-p NAME=VALUE ...] [--run-dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from scripts.pipeline.params import (
+    DEFAULT_PARAMS,
+    PIPELINE_SETTINGS,
+    PROJECT_ROOT,
+    RUNNER_PARAMS,
+    load_params,
+    resolve_params,
+)
+from service.errors import UserError
+
+NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
+REPORTS_DIR = PROJECT_ROOT / "reports"
+# Run on its own by `make monitor` (scripts/monitor/run.py), against a served model's log.
+MONITOR_NOTEBOOK = NOTEBOOKS_DIR / "04_monitor.ipynb"
+KERNEL = "python3"
+
+
+def notebook_paths() -> list[Path]:
+    """Return the notebooks `make pipeline` runs, in order."""
+    found = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+    return [notebook for notebook in found if notebook != MONITOR_NOTEBOOK]
+
+
+def declared_parameters(notebooks: list[Path]) -> dict[Path, set[str]]:
+    """Return, per notebook, the names its `parameters` cell assigns."""
+    import papermill
+
+    return {nb: set(papermill.inspect_notebook(str(nb))) for nb in notebooks}
+
+
+def monitor_only(known: set[str]) -> frozenset[str]:
+    """Return the parameters only the monitoring notebook takes; params.yaml holds them too."""
+    declared = declared_parameters([MONITOR_NOTEBOOK])[MONITOR_NOTEBOOK]
+    return frozenset(declared - RUNNER_PARAMS - known)
+
+
+def absolute(path: str) -> str:
+    candidate = Path(path).expanduser()
+    return str(candidate if candidate.is_absolute() else (PROJECT_ROOT / candidate).resolve())
+
+
+def new_run_dir(run_dir: str | None, parent: Path = REPORTS_DIR) -> Path:
+    """Return a fresh run directory; an existing non-empty one is never overwritten."""
+    if run_dir is None:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        path = parent / stamp
+    else:
+        path = Path(run_dir).expanduser().resolve()
+    if path.exists() and any(path.iterdir()):
+        raise UserError(f"run directory {path} is not empty; pick a new --run-dir")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def preflight(params: dict) -> None:
+    """Fail before any notebook starts on input the notebooks would trip over."""
+    from scripts.lifecycle.promotion_rules import promotion_settings
+    from scripts.pipeline.data import load_table
+    from scripts.pipeline.training import make_estimator
+
+    load_table(params["data_path"], params["target"])
+    make_estimator(params["estimator"], params["hyperparameters"], params["random_state"])
+    promotion_settings(params)
+
+
+def execute(notebook: Path, output: Path, parameters: dict) -> None:
+    """Run one notebook with papermill; raise UserError naming the cell that failed."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    try:
+        papermill.execute_notebook(
+            str(notebook),
+            str(output),
+            parameters=parameters,
+            kernel_name=KERNEL,
+            cwd=str(notebook.parent),
+            progress_bar=sys.stderr.isatty(),
+        )
+    except PapermillExecutionError as error:
+        # The error a notebook raised on purpose (a UserError) says it all; its last
+        # line is the message, without the notebook's traceback.
+        raise UserError(
+            f"{notebook.name} failed in cell {error.exec_count} (cell index {error.cell_index}): "
+            f"{error.ename}: {error.evalue}\n"
+            f"The executed notebook with the traceback is {output}"
+        ) from None
+
+
+def to_html(executed: Path) -> Path:
+    """Return the nbconvert HTML written beside an executed notebook."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
+    target = executed.with_suffix(".html")
+    target.write_text(body)
+    return target
+
+
+def point_latest(run_dir: Path) -> None:
+    """Point `latest` beside the run directory at it, replacing the old link atomically."""
+    latest = run_dir.parent / "latest"
+    temporary = run_dir.parent / f".latest-{os.getpid()}"
+    temporary.unlink(missing_ok=True)
+    temporary.symlink_to(run_dir.name)
+    os.replace(temporary, latest)
+
+
+def run(params_file: Path, overrides: list[str], run_dir: str | None) -> str:
+    """Return the exported model tag after running every notebook and the export step."""
+    notebooks = notebook_paths()
+    declared = declared_parameters(notebooks)
+    known = (set().union(*declared.values()) - RUNNER_PARAMS) | PIPELINE_SETTINGS
+    params = resolve_params(load_params(params_file), overrides, known, monitor_only(known))
+    params["data_path"] = absolute(params["data_path"])
+    preflight(params)
+
+    from scripts.export.save import export_model
+    from scripts.lifecycle.promotion import gate_after_export, summary_lines
+    from scripts.pipeline.report import write_index
+    from scripts.pipeline.rundir import RunDir
+
+    run_path = new_run_dir(run_dir)
+    run = RunDir(run_path)
+    run.params.write_text(json.dumps(params, indent=2))
+    print(f"run directory: {run_path}")
+    status, tag, gate = "failed", None, None
+    try:
+        for position, notebook in enumerate(notebooks, start=1):
+            started = time.perf_counter()
+            print(f"[{position}/{len(notebooks)}] {notebook.name} ...", flush=True)
+            chosen = {name: params[name] for name in declared[notebook] if name in params}
+            output = run_path / notebook.name
+            try:
+                execute(notebook, output, {**chosen, "run_dir": str(run_path)})
+            finally:
+                if output.exists():
+                    to_html(output)
+            print(f"      done in {time.perf_counter() - started:.1f} s", flush=True)
+        from scripts.pipeline.data_validation import committed_suite_path
+
+        committed = committed_suite_path(PROJECT_ROOT / "expectations", params["model_name"])
+        if not committed.is_file():
+            print(
+                f"note: no reviewed suite at {committed.relative_to(PROJECT_ROOT)}; the data was "
+                f"checked against one built from it. Review {run.suite} and commit it there.",
+                flush=True,
+            )
+        print("exporting to the BentoML model store ...", flush=True)
+        tag, metadata = export_model(run, params, PROJECT_ROOT, run_path.name)
+        status = "exported"
+        gate = gate_after_export(params, tag, run.holdout, run.comparison)
+        print("promotion gate: " + "\n".join(summary_lines(gate)), flush=True)
+    finally:
+        write_index(run, notebooks, status, tag, gate)
+    point_latest(run_path)
+    onnx = metadata.onnx
+    if metadata.serving_format != "onnx":
+        print(
+            "WARNING: the model is not served through ONNX: "
+            + (onnx.get("error") or f"parity failed: {onnx.get('parity')}")
+            + ". The service falls back to the scikit-learn pipeline (skops).",
+            file=sys.stderr,
+        )
+    parity = metadata.validation_parity
+    if not parity["agree"]:
+        print(
+            f"WARNING: the compiled suite and Great Expectations disagree on "
+            f"{len(parity['mismatches'])} verdict(s); see validation_parity in the model's "
+            "metadata, and serve with VALIDATION_ENGINE=gx until it is fixed.",
+            file=sys.stderr,
+        )
+    print(f"report: {run_path / 'index.html'}")
+    print(f"model: {tag}")
+    return tag
+
+
+def runner_arguments(description: str, default_run_dir: str) -> argparse.ArgumentParser:
+    """Return the parser every notebook runner shares: --params, -p NAME=VALUE, --run-dir."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS, help="parameter file (YAML)")
+    parser.add_argument(
+        "-p",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override one parameter; the value is read as YAML; repeatable",
+    )
+    parser.add_argument(
+        "--run-dir", help=f"where the run's outputs go (default {default_run_dir}/<UTC time>)"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = runner_arguments(__doc__.splitlines()[0], "reports")
+    args = parser.parse_args(argv)
+    try:
+        run(args.params, args.overrides, args.run_dir)
+    except UserError as error:
+        print(f"pipeline failed: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""What tests and benchmarks share: starting bentoml and Prometheus, reading /metrics, PromQL."""

@@ -1,0 +1,1 @@
+"""Release helpers: build the image, write an image into a Kubernetes overlay."""

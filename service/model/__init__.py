@@ -1,0 +1,1 @@
+"""The model version contract: what one version holds, its schema, the store, its aliases."""

@@ -1,0 +1,1 @@
+"""What the service tells operations: metrics, drift, the prediction log, live accuracy."""

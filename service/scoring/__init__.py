@@ -1,0 +1,1 @@
+"""Scoring: feature columns in, the suite's verdict and the predictions out; no HTTP."""

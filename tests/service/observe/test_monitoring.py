@@ -1,0 +1,81 @@
+"""The monitor counts what it scores: classes and drift bins, published in batches."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from prometheus_client import REGISTRY
+
+from scripts.pipeline.params import PROJECT_ROOT
+from service.model.store import load_model_version
+from service.observe.monitoring import Monitor
+from service.scoring.core import Scored, Scorer
+from service.validation.results import Rejection
+
+pytestmark = pytest.mark.integration
+
+
+def sample(name: str, labels: dict) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_classes_and_bins_are_counted_and_flushed(iris_run):
+    version = load_model_version(iris_run.tag)
+    monitor = Monitor(version, Scorer(version))
+    monitor.start()
+    frame = pd.read_csv(PROJECT_ROOT / "data" / "iris.csv")[version.schema.names]
+    before = {
+        c: sample("model_service_predictions_total", {"model": version.tag, "class": c})
+        for c in monitor.scorer.classes
+    }
+    scored = [monitor.score(frame.iloc[[i]].reset_index(drop=True)) for i in range(len(frame))]
+    assert all(isinstance(s, Scored) for s in scored)
+    monitor.flush()
+    labels = np.concatenate([s.labels for s in scored]).astype(str)
+    for label in monitor.scorer.classes:
+        counted = (
+            sample("model_service_predictions_total", {"model": version.tag, "class": label})
+            - before[label]
+        )
+        assert counted == np.sum(labels == label)
+    rows = sum(
+        sample(
+            "model_service_drift_rows_total",
+            {"model": version.tag, "feature": "petal_length_cm", "bin": f"b{i}"},
+        )
+        for i in range(10)
+    )
+    assert rows >= len(frame)
+    share = sample(
+        "model_service_drift_reference_share",
+        {"model": version.tag, "feature": "petal_length_cm", "bin": "missing"},
+    )
+    assert share == 0.0
+
+
+def test_failed_expectations_on_a_client_key_share_one_label(iris_run):
+    version = load_model_version(iris_run.tag)
+    monitor = Monitor(version, Scorer(version))
+    monitor.start()
+    frame = pd.DataFrame({name: [1000.0] for name in version.schema.names})
+    rejection = monitor.score(frame)
+    assert isinstance(rejection, Rejection)
+    before = sample(
+        "model_service_failed_expectations_total",
+        {
+            "model": version.tag,
+            "expectation": "expect_column_values_to_be_between",
+            "column": "petal_length_cm",
+        },
+    )
+    monitor.rejected(rejection)
+    after = sample(
+        "model_service_failed_expectations_total",
+        {
+            "model": version.tag,
+            "expectation": "expect_column_values_to_be_between",
+            "column": "petal_length_cm",
+        },
+    )
+    assert after == before + 1
