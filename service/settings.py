@@ -15,10 +15,10 @@ CANDIDATE_MODES = ("shadow", "split")  # the first is the default
 
 # The one place the project root is worked out; scripts/pipeline/params.py takes it from here. In a
 # bento, params.yaml sits beside service/ as it does in the repository.
-PARAMS_FILE = Path(__file__).resolve().parent.parent / "params.yaml"
+PARAMS_YAML = Path(__file__).resolve().parent.parent / "params.yaml"
 
 
-def default_model_name(params_file: Path = PARAMS_FILE) -> str:
+def default_model_name(params_file: Path = PARAMS_YAML) -> str:
     """Return `model_name` from params.yaml, the one source of the pipeline's defaults."""
     import yaml
 

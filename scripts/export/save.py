@@ -10,12 +10,12 @@ import skops.io
 
 from scripts.export.lineage import lineage, portable_path
 from scripts.export.onnx_graph import export_onnx
-from scripts.export.suite_parity import parity_report
+from scripts.export.suite_parity import suite_parity_report
 from scripts.pipeline.rundir import RunDir
 from scripts.pipeline.training import load_pipeline, read_features, read_schema
 from service.model.store import save_model_version
 from service.model.version import (
-    HEADLINE_METRICS,
+    HELD_OUT_METRICS,
     LINEAGE_FILE,
     METRICS_FILE,
     ONNX_FILE,
@@ -57,18 +57,18 @@ def stage_model(run: RunDir, params: dict, repo: Path, run_id: str) -> ModelMeta
     (staging / LINEAGE_FILE).write_text(json.dumps(record, indent=2))
 
     suite = json.loads(run.suite.read_text())
-    parity = parity_report(read_features(run.train_features, schema), suite)
+    suite_parity = suite_parity_report(read_features(run.train_features, schema), suite)
     metrics = json.loads(run.metrics.read_text())
     return ModelMetadata(
         serving_format="onnx" if serves_onnx else "skops",
         onnx=onnx["report"],
         skops_trusted=skops.io.get_untrusted_types(file=run.pipeline),
         classes=[str(c) for c in schema.classes],
-        metrics={name: metrics[name] for name in HEADLINE_METRICS if name in metrics},
+        metrics={name: metrics[name] for name in HELD_OUT_METRICS if name in metrics},
         run_id=run_id,
         git_commit=record["git_commit"] or "unknown",
         data_sha256=record["data_sha256"],
-        validation_parity={**parity, "mismatches": parity["mismatches"][:20]},
+        validation_parity={**suite_parity, "mismatches": suite_parity["mismatches"][:20]},
     )
 
 

@@ -8,7 +8,9 @@ import pandas as pd
 from service.validation.compiled import CompiledSuite
 
 
-def parity_report(frame: pd.DataFrame, suite: dict, *, seed: int = 0, copies: int = 5) -> dict:
+def suite_parity_report(
+    frame: pd.DataFrame, suite: dict, *, seed: int = 0, copies: int = 5
+) -> dict:
     """Return how compiled and GX verdicts compare on `frame` and on perturbed copies of it.
 
     Each copy goes through JSON-like records (as a request would) after injecting nulls,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from service.model.store import alias_file, model_versions
-from service.model.version import HEADLINE_METRICS
+from service.model.version import HELD_OUT_METRICS
 
 COLUMNS = ("created (UTC)", "version", "aliases", "data sha256", "git commit", "estimator")
 
@@ -24,7 +24,7 @@ def version_rows(name: str) -> list[list[str]]:
                 str(metadata.get("data_sha256") or "-")[:12],
                 str(metadata.get("git_commit") or "-")[:10],
                 model.info.labels.get("estimator", "-"),
-                *(_number(metrics.get(metric)) for metric in HEADLINE_METRICS),
+                *(_number(metrics.get(metric)) for metric in HELD_OUT_METRICS),
             ]
         )
     return rows
@@ -35,7 +35,7 @@ def versions_table(name: str) -> str:
     rows = version_rows(name)
     if not rows:
         return f"no version of {name} in the store; `make pipeline` trains and exports one"
-    header = [*COLUMNS, *HEADLINE_METRICS]
+    header = [*COLUMNS, *HELD_OUT_METRICS]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()

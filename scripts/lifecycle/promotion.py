@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scripts.lifecycle.promotion_rules import METRICS, Rule, judge, promotion_settings
+from scripts.lifecycle.promotion_rules import Rule, judge, promotion_settings
 from scripts.pipeline.evaluation import classification_metrics
 from scripts.pipeline.training import load_split, read_features
 from service.errors import UserError
 from service.model.aliases import CHAMPION
 from service.model.store import alias_file, load_model_version, model_versions
-from service.model.version import ModelVersion, sha256_file
+from service.model.version import HELD_OUT_METRICS, ModelVersion, sha256_file
 from service.scoring.core import Scorer
 
 FIRST_VERSION = "first version"
@@ -109,7 +109,7 @@ def compare(
         computed = classification_metrics(
             pd.Series(truth[both]), labels[both], probabilities[both], classes[role]
         )
-        metrics[role] = {name: computed[name] for name in METRICS}
+        metrics[role] = {name: computed[name] for name in HELD_OUT_METRICS}
     verdicts = judge(rules, metrics["challenger"], metrics["champion"])
     return {
         "challenger": challenger.tag,

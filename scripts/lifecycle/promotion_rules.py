@@ -18,9 +18,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from service.errors import UserError
+from service.model.version import HELD_OUT_METRICS
 
 # What scripts/pipeline/evaluation.py computes that a rule can name.
-METRICS = ("accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc")
 RULE_KEYS = ("threshold", "min_absolute_change", "min_relative_change", "greater_is_better")
 # MLflow's fallback when the champion's value is 0 and a relative change cannot be formed.
 ZERO_BASELINE_MARGIN = 1e-10
@@ -119,8 +119,8 @@ def promotion_settings(params: dict) -> PromotionSettings:
 def parse_rule(metric: str, rule: object) -> Rule:
     """Return the rule for `metric`, or raise naming what is wrong with it."""
     where = f"promotion.rules.{metric}"
-    if metric not in METRICS:
-        raise UserError(f"{where}: unknown metric; choose one of {', '.join(METRICS)}")
+    if metric not in HELD_OUT_METRICS:
+        raise UserError(f"{where}: unknown metric; choose one of {', '.join(HELD_OUT_METRICS)}")
     if not isinstance(rule, dict):
         raise UserError(f"{where} must be a mapping of {', '.join(RULE_KEYS)}")
     unknown = sorted(set(rule) - set(RULE_KEYS))

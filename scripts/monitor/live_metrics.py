@@ -10,8 +10,11 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
 from scripts.monitor.log_reader import as_text
+from service.model.version import HELD_OUT_METRICS
 
-LIVE_METRICS = ("accuracy", "precision_macro", "recall_macro", "f1_macro")
+# ROC AUC needs every class's probability ranked against the labels of a whole window; the
+# live figures are counted from labels alone.
+LIVE_METRICS = tuple(name for name in HELD_OUT_METRICS if name != "roc_auc")
 # Bucket widths to choose from for "over time", and how many buckets a chart should hold.
 BUCKETS = ("1min", "5min", "15min", "1h", "6h", "1D", "7D")
 TARGET_BUCKETS = 24

@@ -33,7 +33,7 @@ PREDICTION_COLUMNS = ("time", "request_id", "model", "endpoint", "row", "predict
 
 
 @dataclass(frozen=True)
-class PredictionLog:
+class LogRecords:
     """Every record of a log folder, by kind, ordered by time; and what could not be read."""
 
     folder: Path
@@ -87,7 +87,7 @@ class ModelRows:
         return self.predictions[self.predictions["label"].notna()]
 
 
-def read_log(folder: str | Path) -> PredictionLog:
+def read_log(folder: str | Path) -> LogRecords:
     """Return every record in the folder's `predictions-*.jsonl` files, each kind by time."""
     folder = Path(folder).expanduser()
     if not folder.is_dir():
@@ -118,7 +118,7 @@ def read_log(folder: str | Path) -> PredictionLog:
         records[REJECTION], ["time", "request_id", "model", "endpoint", "error", "failures"]
     )
     feedback = _frame(records[FEEDBACK], ["time", "request_id", "row", "label"])
-    return PredictionLog(folder, len(files), predictions, rejections, feedback, unparsed)
+    return LogRecords(folder, len(files), predictions, rejections, feedback, unparsed)
 
 
 def _record(line: bytes) -> dict | None:
@@ -153,7 +153,7 @@ def _frame(records: list[dict], columns: list[str]) -> pd.DataFrame:
     return frame.sort_values("time", kind="stable", ignore_index=True)
 
 
-def model_rows(log: PredictionLog, model: str, window: Window) -> ModelRows:
+def model_rows(log: LogRecords, model: str, window: Window) -> ModelRows:
     """Return `model`'s records in `window`, ground truth joined by (request_id, row).
 
     Raise, naming what the log holds instead, when the model has no prediction in the window.

@@ -7,10 +7,10 @@ from pathlib import Path
 import yaml
 
 from service.errors import UserError
-from service.settings import PARAMS_FILE
+from service.settings import PARAMS_YAML
 
-DEFAULT_PARAMS = PARAMS_FILE
-PROJECT_ROOT = PARAMS_FILE.parent
+DEFAULT_PARAMS = PARAMS_YAML
+PROJECT_ROOT = PARAMS_YAML.parent
 # Set by the runner for every notebook, never by the user.
 RUNNER_PARAMS = {"run_dir"}
 # Read by the runner itself, never passed to a notebook: the promotion gate after export.

@@ -8,8 +8,7 @@ from pathlib import Path
 
 from scripts.lifecycle.promotion import rows_sentence
 from scripts.pipeline.rundir import RunDir
-
-HEADLINE = ("accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc")
+from service.model.version import HELD_OUT_METRICS
 
 
 def write_index(
@@ -19,7 +18,7 @@ def write_index(
     metrics = json.loads(run.metrics.read_text()) if run.metrics.exists() else {}
     metric_rows = "".join(
         f"<tr><td>{name}</td><td>{metrics[name]:.4f}</td></tr>"
-        for name in HEADLINE
+        for name in HELD_OUT_METRICS
         if isinstance(metrics.get(name), int | float)
     )
     links = "".join(

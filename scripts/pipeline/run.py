@@ -178,11 +178,11 @@ def run(params_file: Path, overrides: list[str], run_dir: str | None) -> str:
             + ". The service falls back to the scikit-learn pipeline (skops).",
             file=sys.stderr,
         )
-    parity = metadata.validation_parity
-    if not parity["agree"]:
+    suite_parity = metadata.validation_parity
+    if not suite_parity["agree"]:
         print(
             f"WARNING: the compiled suite and Great Expectations disagree on "
-            f"{len(parity['mismatches'])} verdict(s); see validation_parity in the model's "
+            f"{len(suite_parity['mismatches'])} verdict(s); see validation_parity in the model's "
             "metadata, and serve with VALIDATION_ENGINE=gx until it is fixed.",
             file=sys.stderr,
         )

@@ -28,8 +28,10 @@ LINEAGE_FILE = "lineage.json"
 # BentoML's own manifest of a version (tag, labels, metadata), in the store and in an export.
 EXPORT_MANIFEST = "model.yaml"
 DOCUMENT_FILES = (SCHEMA_FILE, SUITE_FILE, REFERENCE_FILE, METRICS_FILE, PARAMS_FILE, LINEAGE_FILE)
-# Held-out metrics copied into the metadata, where `bentoml models list` and tools see them.
-HEADLINE_METRICS = ("accuracy", "f1_macro", "roc_auc")
+# The held-out metrics of a classifier, by name, listed once: what the run's report shows,
+# what the metadata copies (where `bentoml models list` and `make models` see them) and what a
+# promotion rule may name.
+HELD_OUT_METRICS = ("accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc")
 
 ServingFormat = Literal["onnx", "skops"]
 
@@ -46,7 +48,7 @@ class ModelMetadata:
     onnx: dict  # the conversion and parity report, or why there is no ONNX graph
     skops_trusted: list[str]  # the only types skops may load from pipeline.skops
     classes: list[str]
-    metrics: dict[str, float | None]  # HEADLINE_METRICS on the held-out split
+    metrics: dict[str, float | None]  # HELD_OUT_METRICS on the held-out split
     run_id: str
     git_commit: str
     data_sha256: str

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scripts.export.suite_parity import parity_report
+from scripts.export.suite_parity import suite_parity_report
 from scripts.pipeline.data import infer_schema, split_target
 from scripts.pipeline.suite import build_suite
 from service.validation import CompiledSuite
@@ -249,7 +249,7 @@ def test_iris_and_perturbed_copies_agree_in_parity_report() -> None:
 
     features, labels = split_target(load_table("data/iris.csv", "species"), "species")
     suite = build_suite(features, infer_schema(features, labels), name="iris")
-    report = parity_report(features.sample(40, random_state=1), suite, seed=3, copies=4)
+    report = suite_parity_report(features.sample(40, random_state=1), suite, seed=3, copies=4)
     assert report["mismatches"] == []
     assert report["agree"] is True
     assert report["checked_frames"] == 5
