@@ -1,4 +1,5 @@
-"""The layout holds: service/ never reaches into scripts/, and no module imports itself back."""
+"""The layout holds: service/ never reaches into scripts/, the core stays free of the serving
+packages and of BentoML, and no module imports itself back."""
 
 from __future__ import annotations
 
@@ -65,6 +66,54 @@ def test_service_never_imports_scripts_or_notebooks():
         if name.startswith("service") and any(t.startswith("scripts") for t in targets)
     }
     assert offenders == {}
+
+
+# What Spark ships to its executors and batch imports: the model contract, scoring and
+# validation stay free of the HTTP edge, observability, candidate traffic and BentoML.
+CORE = ("service.model", "service.scoring", "service.validation")
+SERVING_ONLY = ("service.http", "service.observe", "service.traffic", "service.service")
+# Reading and saving the store is BentoML's job; the rest of the contract is plain files.
+BENTOML_ALLOWED = {"service.model.store"}
+
+
+def top_imports(tree: ast.AST) -> set[str]:
+    """Return the top-level package of every module `tree` imports."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_core_never_imports_serving_packages():
+    offenders = {
+        name: sorted(t for t in targets if t.startswith(SERVING_ONLY))
+        for name, targets in import_graph().items()
+        if name.startswith(CORE) and any(t.startswith(SERVING_ONLY) for t in targets)
+    }
+    assert offenders == {}
+
+
+def test_core_never_imports_bentoml_but_the_store():
+    offenders = sorted(
+        module_name(path)
+        for package in CORE
+        for path in (PROJECT_ROOT / package.replace(".", "/")).rglob("*.py")
+        if module_name(path) not in BENTOML_ALLOWED
+        and "bentoml" in top_imports(ast.parse(path.read_text()))
+    )
+    assert offenders == []
+
+
+def test_the_layer_rules_see_the_core():
+    # The rules above pass vacuously if the packages move: they must find what they guard.
+    graph = import_graph()
+    assert "service.scoring.core" in graph and "service.model.version" in graph
+    assert "bentoml" in top_imports(
+        ast.parse((PROJECT_ROOT / "service/model/store.py").read_text())
+    )
 
 
 def test_no_import_cycle():
