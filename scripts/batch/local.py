@@ -29,8 +29,10 @@ from service.scoring.batch import (
     FAILED_EXPECTATIONS,
     MODEL_VERSION,
     PREDICTION,
+    REJECTED_COLUMNS,
     Chunk,
     Layout,
+    rejected_columns,
     rule_counts,
     score_chunk,
 )
@@ -186,8 +188,7 @@ def output_schemas(input_schema: pa.Schema, layout: Layout) -> tuple[pa.Schema, 
     rejects = pa.schema(
         [
             *carried,
-            pa.field(FAILED_EXPECTATIONS, pa.string()),
-            pa.field(FAILED_COLUMNS, pa.string()),
+            *(pa.field(name, pa.string()) for name in REJECTED_COLUMNS),
             pa.field(MODEL_VERSION, pa.string()),
         ]
     )
@@ -278,8 +279,7 @@ def _rejects_batch(
     carried = batch.select(list(layout.carried)).filter(pa.array(rejected))
     arrays = [
         *carried.columns,
-        pa.array(chunk.failed_expectations, type=pa.string()),
-        pa.array(chunk.failed_columns, type=pa.string()),
+        *(pa.array(values, type=pa.string()) for values in rejected_columns(chunk).values()),
         pa.repeat(pa.scalar(layout.tag, pa.string()), carried.num_rows),
     ]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)

@@ -30,6 +30,7 @@ from service.scoring.batch import (
     FAILED_EXPECTATIONS,
     MODEL_VERSION,
     PREDICTION,
+    REJECTED_COLUMNS,
     ROW_ID,
     Layout,
     RejectsParam,
@@ -159,8 +160,7 @@ def output_schemas(input_schema: Any, layout: Layout) -> tuple[Any, Any]:
     rejects = StructType(
         [
             *carried,
-            StructField(FAILED_EXPECTATIONS, StringType()),
-            StructField(FAILED_COLUMNS, StringType()),
+            *(StructField(name, StringType()) for name in REJECTED_COLUMNS),
         ]
     )
     return scored, rejects
@@ -262,9 +262,7 @@ def _score_passes(
         write(scored.select("*", version_column), staged[0], outputs.scored_format)
         if not rejected.value:
             # An empty frame of the rejects' columns, planned in the JVM: no job, no worker.
-            none = [
-                F.lit(None).cast("string").alias(n) for n in (FAILED_EXPECTATIONS, FAILED_COLUMNS)
-            ]
+            none = [F.lit(None).cast("string").alias(n) for n in REJECTED_COLUMNS]
             rejects = carried.where(F.lit(False)).select("*", *none, version_column)
             counts = Counter()
         elif sum(len(found) for found in details.value) == rejected.value and _arrow(spark):

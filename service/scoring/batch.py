@@ -24,6 +24,9 @@ PROBABILITY_PREFIX = "probability_"
 MODEL_VERSION = "model_version"
 FAILED_EXPECTATIONS = "failed_expectations"
 FAILED_COLUMNS = "failed_columns"
+# What a rejected row gets beside the columns it carries, in order, all text. Both engines
+# write these from `rejected_columns`: a new column is one name here and one entry there.
+REJECTED_COLUMNS = (FAILED_EXPECTATIONS, FAILED_COLUMNS)
 # A table-level rule names no column; the rejects say so in the column list.
 TABLE = "(table)"
 SEPARATOR = "; "
@@ -98,7 +101,7 @@ class Layout:
 
     @property
     def rejects_columns(self) -> tuple[str, ...]:
-        return (*self.carried, FAILED_EXPECTATIONS, FAILED_COLUMNS, MODEL_VERSION)
+        return (*self.carried, *REJECTED_COLUMNS, MODEL_VERSION)
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,12 @@ def score_chunk(scorer: Scorer, frame: pd.DataFrame, *, predict: bool = True) ->
         failed_expectations=_joined(expectations),
         failed_columns=_joined(columns),
     )
+
+
+def rejected_columns(chunk: Chunk) -> dict[str, np.ndarray]:
+    """Return what each rejected row of `chunk` gets beside its carried columns, by name, in
+    REJECTED_COLUMNS order: the one writer of a rejected row for both engines."""
+    return {FAILED_EXPECTATIONS: chunk.failed_expectations, FAILED_COLUMNS: chunk.failed_columns}
 
 
 def _joined(lists: list[list[str]]) -> np.ndarray:
@@ -183,8 +192,8 @@ def scored_frame(frame: pd.DataFrame, chunk: Chunk, layout: Layout) -> pd.DataFr
 def rejects_frame(frame: pd.DataFrame, chunk: Chunk, layout: Layout) -> pd.DataFrame:
     """Return the rejected rows' carried columns and the rules they broke (not the version)."""
     out = frame.loc[~chunk.valid, list(layout.carried)].copy(deep=False)
-    out[FAILED_EXPECTATIONS] = chunk.failed_expectations
-    out[FAILED_COLUMNS] = chunk.failed_columns
+    for name, values in rejected_columns(chunk).items():
+        out[name] = values
     return out
 
 
