@@ -52,7 +52,7 @@ from service.traffic.candidate import (
     Served,
     Shadow,
     ShadowWork,
-    Split,
+    TrafficSplit,
     check_compatible,
 )
 from service.validation.results import Rejection
@@ -121,7 +121,7 @@ def log_with_shadow(work: ShadowWork, candidate: Scored | None) -> None:
 CANDIDATE = SPLIT = SHADOW = None
 if CANDIDATE_VERSION is not None and SETTINGS.candidate.mode == "split":
     CANDIDATE = Served(CANDIDATE_VERSION, CANDIDATE_SCORER, SETTINGS.monitoring)
-    SPLIT = Split(SETTINGS.candidate.share)
+    SPLIT = TrafficSplit(SETTINGS.candidate.share)
 elif CANDIDATE_VERSION is not None:
     SHADOW = Shadow(
         CANDIDATE_SCORER, CANDIDATE_VERSION.tag, SETTINGS.candidate.max_queued_rows, log_with_shadow

@@ -77,7 +77,7 @@ def client_share(client_id: str) -> float:
     return int.from_bytes(digest, "big") / 2**64
 
 
-class Split:
+class TrafficSplit:
     """Chooses, per request, whether the candidate answers."""
 
     def __init__(self, share: float) -> None:

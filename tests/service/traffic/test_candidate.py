@@ -18,7 +18,7 @@ from service.traffic.candidate import (
     CandidateError,
     Shadow,
     ShadowWork,
-    Split,
+    TrafficSplit,
     check_compatible,
     schema_differences,
 )
@@ -48,14 +48,14 @@ def test_a_candidate_with_other_inputs_or_classes_is_refused_saying_what_differs
 
 
 def test_a_client_always_goes_the_same_way_and_clients_split_near_the_share():
-    split = Split(0.3)
+    split = TrafficSplit(0.3)
     clients = [f"client-{n}" for n in range(2_000)]
     first = [split.to_candidate(c) for c in clients]
     assert first == [split.to_candidate(c) for c in clients]
     assert 0.27 < sum(first) / len(first) < 0.33
     anonymous = [split.to_candidate(None) for _ in range(4_000)]
     assert 0.27 < sum(anonymous) / len(anonymous) < 0.33
-    assert not any(Split(0.0001).to_candidate(c) for c in clients[:100])
+    assert not any(TrafficSplit(0.0001).to_candidate(c) for c in clients[:100])
 
 
 def _count(name: str, **labels) -> float:
