@@ -55,7 +55,8 @@ def import_graph() -> dict[str, set[str]]:
 
 def test_the_graph_sees_the_service_modules():
     graph = import_graph()
-    assert "service.scoring.core" in graph["service.service"]
+    assert "service.scoring.core" in graph["service.runtime"]
+    assert "service.runtime" in graph["service.service"]
     assert "service.validation.gx_engine" in graph["service.validation.compiled"]
 
 
@@ -71,7 +72,13 @@ def test_service_never_imports_scripts_or_notebooks():
 # What Spark ships to its executors and batch imports: the model contract, scoring and
 # validation stay free of the HTTP edge, observability, candidate traffic and BentoML.
 CORE = ("service.model", "service.scoring", "service.validation")
-SERVING_ONLY = ("service.http", "service.observe", "service.traffic", "service.service")
+SERVING_ONLY = (
+    "service.http",
+    "service.observe",
+    "service.traffic",
+    "service.runtime",
+    "service.service",
+)
 # Reading and saving the store is BentoML's job; the rest of the contract is plain files.
 BENTOML_ALLOWED = {"service.model.store"}
 

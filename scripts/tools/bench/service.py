@@ -182,10 +182,12 @@ def server_side_ms(env: dict[str, str], tag: str) -> dict[int, float]:
 
 def inprocess(tag: str) -> None:
     """Print, as JSON, the median ms to parse, validate and predict 1, 100 and 10,000 rows."""
+    from service.runtime import Runtime
     from service.scoring.core import Scored
-    from service.service import PARSER, ModelService
 
-    service = ModelService()
+    # The runtime the service builds at start-up, from the same environment (MODEL_TAG is the
+    # tag); its threads stay unstarted, so only the scoring path runs.
+    runtime = Runtime.from_env()
     timings = {}
     for rows in ROW_COUNTS:
         body = json.dumps({"records": sample_records(tag, rows)}).encode()
@@ -193,7 +195,7 @@ def inprocess(tag: str) -> None:
         samples = []
         for _ in range(repeats + 2):
             started = time.perf_counter()
-            answer = service.scorer.score(PARSER.parse(body))
+            answer = runtime.scorer.score(runtime.parser.parse(body))
             samples.append((time.perf_counter() - started) * 1e3)
             assert isinstance(answer, Scored), answer
         timings[rows] = statistics.median(samples[2:])

@@ -1,0 +1,226 @@
+"""What the service runs with, built once at start-up: versions, scorers, logs, traffic policy.
+
+The endpoints of service.py call its methods; nothing here knows about BentoML, so a test or a
+benchmark builds one without serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import numpy as np
+from starlette.responses import Response
+
+from service.errors import UserError
+from service.http.auth import AuthSettings
+from service.http.request_body import RecordParser
+from service.http.request_context import current_request
+from service.http.response_body import json_response, without_paths
+from service.model.store import load_model_version
+from service.model.version import ModelVersion
+from service.observe.feedback import Feedback, LiveAccuracy
+from service.observe.prediction_log import PredictionLog
+from service.observe.rejection_log import RejectionLog
+from service.scoring.core import Scored, Scorer
+from service.scoring.predictor import Batch
+from service.settings import Settings
+from service.traffic.candidate import CandidateError, Served, check_compatible
+from service.traffic.policy import MainOnly, ShadowPolicy, SplitPolicy, TrafficPolicy
+from service.validation.results import Rejection
+
+logger = logging.getLogger("bentoml.model_service")
+
+
+def load_scorer(version: ModelVersion, settings: Settings) -> Scorer:
+    """Return the version's scorer, or stop start-up with one line saying why it cannot load."""
+    try:
+        # Built here, in the serving process, so a model that cannot load (a corrupt graph
+        # whose hash matches) stops start-up with one line instead of crash-looping the worker.
+        return Scorer(
+            version,
+            validation_engine=settings.validation_engine,
+            prediction_engine=settings.prediction_engine,
+        )
+    except Exception as error:  # noqa: BLE001 - onnxruntime and skops raise many types
+        sys.exit(f"model service cannot start: {version.tag} cannot be loaded: {error}"[:2000])
+
+
+def traffic_policy(
+    settings: Settings,
+    main: Served,
+    candidate: ModelVersion | None,
+    log: PredictionLog | None,
+) -> TrafficPolicy:
+    """Return the policy CANDIDATE_MODE asks for, with the candidate's scorer loaded."""
+    if candidate is None:
+        return MainOnly(main, log)
+    scorer = load_scorer(candidate, settings)
+    if settings.candidate.mode == "split":
+        served = Served(candidate, scorer, settings.monitoring)
+        return SplitPolicy(main, served, settings.candidate.share, log)
+    return ShadowPolicy(main, candidate, scorer, settings.candidate.max_queued_rows, log)
+
+
+class Runtime:
+    """The service's state and what each endpoint does with it."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        auth: AuthSettings,
+        version: ModelVersion,
+        candidate: ModelVersion | None,
+    ) -> None:
+        self.settings = settings
+        self.auth = auth
+        self.version = version
+        self.scorer = load_scorer(version, settings)
+        self.main = Served(version, self.scorer, settings.monitoring)
+        self.prediction_log = (
+            PredictionLog(settings.prediction_log, version.schema.names)
+            if settings.prediction_log is not None
+            else None
+        )
+        self.policy = traffic_policy(settings, self.main, candidate, self.prediction_log)
+        self.parser = RecordParser(version.schema, settings.limits)
+        self.rejections = RejectionLog(
+            settings.limits.max_echo_chars, settings.rejection_log_seconds
+        )
+        # As the model names them (str or int): feedback labels are matched against these.
+        self.classes = np.asarray(self.scorer.predictor.classes).tolist()
+        self.live = LiveAccuracy(self.classes, settings.feedback_hold_requests)
+
+    @classmethod
+    def from_env(cls) -> Runtime:
+        """Return the runtime the environment describes, or stop start-up with one line why."""
+        try:
+            settings = Settings.from_env()
+            auth = AuthSettings.from_env()
+            version = load_model_version(settings.model_tag)
+            candidate = (
+                load_model_version(settings.candidate.tag)
+                if settings.candidate is not None
+                else None
+            )
+            if candidate is not None:
+                check_compatible(version, candidate)
+        except (UserError, CandidateError) as error:
+            sys.exit(f"model service cannot start: {error}")
+        return cls(settings, auth, version, candidate)
+
+    # -- the worker's life ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the series and threads; call it in the worker, where the metrics folder is set."""
+        self.log_fallbacks()
+        for served in self.policy.answering:
+            served.start()
+            self.live.start(served.tag, served.version.metadata.metrics.get("accuracy"))
+        if self.prediction_log is not None:
+            self.prediction_log.start()
+        self.policy.start()
+
+    def close(self) -> None:
+        """Finish queued work: the shadow first, since what it scores goes to the log."""
+        self.policy.close()
+        if self.prediction_log is not None:
+            self.prediction_log.close()
+
+    # -- per request ---------------------------------------------------------------------------
+
+    def score(self, columns: Batch, endpoint: str) -> tuple[Served, Scored | Rejection]:
+        """Return the version this request goes to and its answer, once recorded: live accuracy,
+        the shadow candidate, the prediction log."""
+        request = current_request()
+        served = self.policy.route(request.client_id)
+        request.answered_by = served.tag
+        scored = served.score(columns)
+        if isinstance(scored, Rejection):
+            return served, scored
+        self.live.remember(request.request_id, served.tag, scored.labels.tolist())
+        self.policy.after_scored(request.request_id, endpoint, columns, served, scored)
+        return served, scored
+
+    def observe_parse(self, seconds: float) -> None:
+        if self.main.monitor is not None:
+            self.main.monitor.observe_parse(seconds)
+
+    def reject(self, rejection: Rejection, endpoint: str, served: Served | None = None) -> Response:
+        """Return the 4xx for `rejection`, once counted, sampled into the log and logged."""
+        served = self.main if served is None else served
+        request = current_request()
+        request.answered_by = served.tag
+        self.rejections.record(rejection, endpoint, request.request_id, served.tag)
+        served.rejected(rejection)
+        if self.prediction_log is not None and endpoint != "/feedback":
+            self.prediction_log.rejected(request.request_id, endpoint, served.tag, rejection)
+        limits = self.settings.limits
+        body = rejection.body(limits.max_error_failures, limits.max_echo_chars)
+        return json_response(body, status_code=rejection.status)
+
+    def record_feedback(self, items: list[Feedback]) -> dict:
+        """Return what /feedback answers, once the labels are counted and logged."""
+        matched = 0
+        logged = []
+        for item in items:
+            model = self.live.match(item)
+            matched += model is not None
+            logged.append(
+                {
+                    "request_id": item.request_id,
+                    "model": model or self.version.tag,
+                    "row": item.row,
+                    "label": item.label,
+                }
+            )
+        if self.prediction_log is not None:
+            self.prediction_log.feedback(logged)
+        return {
+            "accepted": len(items),
+            "matched_live": matched,
+            "logged": self.prediction_log is not None,
+        }
+
+    def metadata(self) -> dict:
+        """Return what /metadata says: tag, serving engines, candidate, metrics, lineage, schema."""
+        version = self.version
+        return {
+            "model": version.tag,
+            "serving": {
+                "prediction_engine": self.scorer.prediction_engine,
+                "validation_engine": self.settings.validation_engine,
+                "onnx": version.metadata.onnx,
+                "gx_delegated": self.scorer.delegated,
+            },
+            "candidate": self.policy.candidate_metadata(),
+            "metrics": version.metrics,
+            "params": without_paths(version.params),
+            "lineage": without_paths(version.lineage),
+            "schema": version.schema.to_dict(),
+        }
+
+    def log_fallbacks(self) -> None:
+        """Say at start-up what runs on a slow path, so nobody finds out from latency graphs."""
+        scorer = self.scorer
+        if scorer.delegated:
+            rules = ", ".join(
+                f"{d['expectation']} on {d['column'] or 'the table'}" for d in scorer.delegated
+            )
+            logger.warning(
+                "%d expectation(s) are not compiled and go to Great Expectations on every "
+                "request (tens of milliseconds each): %s",
+                len(scorer.delegated),
+                rules,
+            )
+        if not self.auth.enabled:
+            logger.warning(
+                "no API key is set: anyone who can reach this port can call every endpoint; "
+                "set API_KEYS or API_KEYS_FILE"
+            )
+        if self.settings.prediction_engine == "onnx" and not self.version.serves_onnx:
+            logger.warning(
+                "%s has no ONNX graph (%s); serving the skops pipeline",
+                self.version.tag,
+                self.version.metadata.onnx,
+            )
