@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from service.errors import UserError
 from service.model.schema import FeatureSchema
-from service.observe.drift import numeric_bins, quantile_edges
+from service.observe.drift import MAX_CATEGORY_BINS, numeric_bins, quantile_edges
 
+# The defaults of params.yaml's drift_bins and drift_cdf_points.
 BINS = 10
 # The training ECDF is stored at up to this many points: exactly when a feature has no more
 # distinct values, else within 1/CDF_POINTS of it, which a KS test cannot tell apart below about
@@ -15,8 +17,30 @@ BINS = 10
 CDF_POINTS = 1000
 
 
-def reference_statistics(features: pd.DataFrame, schema: FeatureSchema) -> dict:
-    """Return per-feature statistics: quantile bins and their shares, or category shares."""
+def check_drift_settings(bins: object, cdf_points: object, max_category_bins: object) -> None:
+    """Raise when a drift setting is not a whole number it can work with."""
+    # Two is the least that means anything: one bin has a PSI of zero whatever comes in, a
+    # one-point ECDF has no steps, and one category bin would be "other" alone.
+    for name, value in (
+        ("drift_bins", bins),
+        ("drift_cdf_points", cdf_points),
+        ("drift_max_category_bins", max_category_bins),
+    ):
+        if type(value) is not int or value < 2:
+            raise UserError(f"{name} must be a whole number of at least 2, not {value!r}")
+
+
+def reference_statistics(
+    features: pd.DataFrame,
+    schema: FeatureSchema,
+    bins: int = BINS,
+    cdf_points: int = CDF_POINTS,
+    max_category_bins: int = MAX_CATEGORY_BINS,
+) -> dict:
+    """Return per-feature statistics: up to `bins` quantile bins and their shares and the ECDF
+    at up to `cdf_points` points, or category shares and how many of them live drift counts
+    apart (`max_category_bins`, the rarest sharing one bin)."""
+    check_drift_settings(bins, cdf_points, max_category_bins)
     stats: dict[str, dict] = {}
     for feature in schema.features:
         column = features[feature.name]
@@ -24,12 +48,13 @@ def reference_statistics(features: pd.DataFrame, schema: FeatureSchema) -> dict:
         present = column.dropna()
         if feature.kind == "numeric":
             values = present.astype("float64").to_numpy()
-            edges = quantile_edges(values, BINS)
-            bins = max(len(edges) - 1, 1)
+            edges = quantile_edges(values, bins)
+            found = max(len(edges) - 1, 1)
             # Counted by the service's own binning, so live and training shares match.
             counts = np.bincount(
-                numeric_bins(feature.name, _unbinned(edges, bins)).bin_of(values), minlength=bins
-            )[:bins]
+                numeric_bins(feature.name, _unbinned(edges, found)).bin_of(values),
+                minlength=found,
+            )[:found]
             stats[feature.name] = {
                 "kind": "numeric",
                 "count": int(len(values)),
@@ -40,7 +65,7 @@ def reference_statistics(features: pd.DataFrame, schema: FeatureSchema) -> dict:
                 "max": float(values.max()),
                 "bin_edges": [float(edge) for edge in edges],
                 "bin_shares": [float(c) / max(len(values), 1) for c in counts],
-                "cdf": ecdf_points(values, CDF_POINTS),
+                "cdf": ecdf_points(values, cdf_points),
             }
         else:
             shares = present.astype(str).value_counts(normalize=True).sort_index()
@@ -49,6 +74,7 @@ def reference_statistics(features: pd.DataFrame, schema: FeatureSchema) -> dict:
                 "count": int(len(present)),
                 "null_share": null_share,
                 "category_shares": {str(k): float(v) for k, v in shares.items()},
+                "max_bins": max_category_bins,
             }
     return stats
 

@@ -19,7 +19,8 @@ import pandas as pd
 MISSING = "missing"
 UNSEEN = "unseen"
 OTHER = "other"
-# More categories than this would make a Prometheus series each; the rarest share one bin.
+# More categories than this would make a Prometheus series each; the rarest share one bin. The
+# default of params.yaml's drift_max_category_bins, which the reference stores per feature.
 MAX_CATEGORY_BINS = 50
 # Below this many rows a Python dict lookup beats pandas' vectorised one.
 _SMALL_BATCH = 64
@@ -102,7 +103,9 @@ def numeric_bins(name: str, stats: dict) -> FeatureBins:
 def categorical_bins(name: str, stats: dict) -> FeatureBins:
     present = 1.0 - float(stats["null_share"])
     ranked = sorted(stats["category_shares"].items(), key=lambda item: (-item[1], item[0]))
-    kept, rest = ranked[: MAX_CATEGORY_BINS - 1], ranked[MAX_CATEGORY_BINS - 1 :]
+    # Versions exported before the setting existed were counted with the default.
+    max_bins = int(stats.get("max_bins", MAX_CATEGORY_BINS))
+    kept, rest = ranked[: max_bins - 1], ranked[max_bins - 1 :]
     labels = [category for category, _ in kept]
     shares = [share * present for _, share in kept]
     codes = {category: position for position, category in enumerate(labels)}
