@@ -9,10 +9,13 @@ gigabytes; work that does not fit is refused and the caller counts it.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import deque
 from collections.abc import Callable
 from typing import Any
+
+logger = logging.getLogger("bentoml.model_service")
 
 
 class DrainedQueue:
@@ -71,6 +74,8 @@ class DrainedQueue:
             if taken:
                 try:
                     self.drain(taken)
+                except Exception:  # a drain counts its own failures; the thread must go on
+                    logger.exception("%s: the queued work could not be done", self.name)
                 finally:
                     with self._lock:
                         self._queued_rows -= sum(rows for rows, _ in taken)

@@ -1,12 +1,14 @@
 """The prediction log: one strict JSON line per scored record, rejected request and feedback.
 
 `bentoml.monitor` (1.4.40) mixes two monitors' files, logs numpy values as strings and NaN as
-bare `NaN`, and ignores its log config (DESIGN.md), so the service keeps a log of its own. A
+bare `NaN`, and ignores the log config it is given, so the service keeps a log of its own. A
 request only appends to a bounded in-memory queue (rows, not requests, are counted, so a few
 10,000-row batches cannot hold gigabytes: drained_queue.py); a thread turns entries into lines
 and writes them. When the queue is full the records are dropped and counted in /metrics: a slow
 disk slows the log, never a request. Each worker writes its own file, rotated by size; the
-oldest rotated files go when the folder is over its total cap.
+oldest rotated files go when the folder is over its total cap. A full disk fails the entries
+that do not fit (counted as `failed`), leaves no part of a line behind, and the log writes again
+as soon as there is room: every record the log is handed is `written`, `dropped` or `failed`.
 
 Line format (read by scripts/monitor/log_reader.py and notebooks/04_monitor.ipynb):
   {"kind": "prediction", "time", "request_id", "model", "endpoint", "row", "features",
@@ -17,6 +19,7 @@ Line format (read by scripts/monitor/log_reader.py and notebooks/04_monitor.ipyn
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -63,7 +66,7 @@ class PredictionLog:
         self._queue = DrainedQueue(
             "prediction-log", settings.max_queued_rows, DRAIN_SECONDS, self._drain
         )
-        self._file = None
+        self._fd: int | None = None  # unbuffered: a failed write leaves nothing to flush later
         self._size = 0
         self._last_error_log = float("-inf")
         self._worker = ""
@@ -112,9 +115,8 @@ class PredictionLog:
 
     def close(self, timeout: float = 10.0) -> None:
         """Write what is queued, then stop; entries that arrive afterwards are dropped."""
-        if self._queue.close(timeout) and self._file is not None:
-            self._file.close()  # the writer is done with it
-            self._file = None
+        if self._queue.close(timeout):
+            self._close_file()  # the writer is done with it
 
     def queued_rows(self) -> int:
         return self._queue.queued_rows()
@@ -128,25 +130,46 @@ class PredictionLog:
             except Exception as error:  # noqa: BLE001 - a full disk must not stop the service
                 done["failed"] += rows
                 self._log_error(error)
-        if self._file is not None:
-            self._file.flush()
+                continue
+            if self._size >= self.settings.file_bytes:
+                try:
+                    self._rotate()
+                except OSError as error:  # the lines are written; the next entry tries again
+                    self._log_error(error)
         metrics = service_metrics().prediction_log_records
         for result, rows in done.items():
             if rows:
                 metrics.labels(result).inc(rows)
 
     def _write(self, data: bytes) -> None:
-        if self._file is None:
-            self._file = open(self._active, "ab")  # noqa: SIM115
-            self._size = self._file.tell()
-        self._file.write(data)
+        """Append `data` whole or not at all.
+
+        A full disk can take part of a write: the file is cut back to where it was, so a reader
+        never meets half a line, and closed, so the next entry opens it afresh and is written as
+        soon as the disk has room again.
+        """
+        if self._fd is None:
+            self._fd = os.open(self._active, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._size = os.fstat(self._fd).st_size
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._size)
+            self._close_file()
+            raise
         self._size += len(data)
-        if self._size >= self.settings.file_bytes:
-            self._rotate()
+
+    def _close_file(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
 
     def _rotate(self) -> None:
-        self._file.close()
-        self._file = None
+        self._close_file()
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         self._active.rename(self._active.with_name(f"{self._worker}-{stamp}{FILE_SUFFIX}"))
         self._enforce_total()
