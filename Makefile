@@ -41,8 +41,10 @@ spark: setup $(SPARK_STAMP) ## add the optional spark group (pyspark, Java 17) a
 pipeline: setup ## run the notebooks and export the model; ARGS="-p name=value ..."
 	$(BIN)/python -m scripts.pipeline $(ARGS)
 
-# `name:champion` resolves through the store's alias file (service/model/aliases.py).
-CHAMPION_OR_PIPELINE = $(BIN)/python -m scripts.lifecycle resolve $(MODEL_NAME):champion >/dev/null 2>&1 || $(MAKE) --no-print-directory pipeline
+# `name:champion` resolves through the store's alias file (service/model/aliases.py). Only a
+# store with no version of the model yet (resolve's exit code 3) makes the pipeline run; any
+# other reason the champion does not resolve stops here with its line.
+CHAMPION_OR_PIPELINE = $(BIN)/python -m scripts.lifecycle resolve $(MODEL_NAME):champion >/dev/null || { [ $$? -eq 3 ] && $(MAKE) --no-print-directory pipeline; }
 LIFECYCLE = $(BIN)/python -m scripts.lifecycle
 .PHONY: promote rollback models
 

@@ -137,9 +137,22 @@ def models_command(name: str) -> int:
     return 0
 
 
-def resolve_command(tag: str) -> int:
-    from service.model.store import find_model
+# `resolve`'s exit code when the store holds no version of the name at all: the one case in
+# which `make serve` and `make bento` train a model first. Any other failure (an unreadable
+# alias file, a version gone from the store) is a line to read, not a reason to train.
+NOTHING_STORED = 3
 
+
+def resolve_command(tag: str) -> int:
+    from service.model.store import bentoml_home, find_model, model_versions
+
+    name = tag.partition(":")[0]
+    if not model_versions(name):
+        print(
+            f"the model store at {bentoml_home()} holds no version of {name} yet",
+            file=sys.stderr,
+        )
+        return NOTHING_STORED
     print(find_model(tag).tag)
     return 0
 

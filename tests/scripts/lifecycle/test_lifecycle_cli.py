@@ -65,3 +65,14 @@ def test_models_lists_versions_newest_first_with_their_aliases(tmp_path, capsys)
     assert lines[0].split()[:3] == ["created", "(UTC)", "version"]
     assert second in lines[1] and "champion" not in lines[1]
     assert first in lines[2] and "champion" in lines[2] and "0.9000" in lines[2]
+
+
+def test_resolve_tells_an_empty_store_from_an_unreadable_alias_file(tmp_path, capsys):
+    # Exit 3 alone makes `make serve` train: an alias file it cannot read is no reason to.
+    assert main(["resolve", "life_nothing:champion"]) == 3
+    assert "holds no version of life_nothing yet" in capsys.readouterr().err
+    [only] = _versions("life_unreadable", tmp_path, 1)
+    claim_first_champion("life_unreadable", only)
+    alias_file("life_unreadable").path.write_text("{not json")
+    assert main(["resolve", "life_unreadable:champion"]) == 1
+    assert "cannot be read" in capsys.readouterr().err
