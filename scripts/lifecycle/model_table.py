@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.model.store import alias_file, model_versions
+from service.model.store import alias_file, stored_versions
 from service.model.version import HELD_OUT_METRICS
 
 COLUMNS = ("created (UTC)", "version", "aliases", "data sha256", "git commit", "estimator")
@@ -12,7 +12,7 @@ def version_rows(name: str) -> list[list[str]]:
     """Return one row of text per version of `name`, the newest first."""
     state = alias_file(name).read()
     rows = []
-    for model in model_versions(name):
+    for model in stored_versions(name)[0]:
         # Read from the store's metadata without hashing every file: a listing, not a load.
         metadata = model.info.metadata
         metrics = metadata.get("metrics") or {}
@@ -31,16 +31,21 @@ def version_rows(name: str) -> list[list[str]]:
 
 
 def versions_table(name: str) -> str:
-    """Return the versions of `name` as an aligned text table, or a line saying there are none."""
+    """Return the versions of `name` as an aligned text table, or a line saying there are none,
+    then a line for each broken version folder saying how to remove it."""
     rows = version_rows(name)
+    broken = [str(version) for version in stored_versions(name)[1]]
     if not rows:
-        return f"no version of {name} in the store; `make pipeline` trains and exports one"
+        return "\n".join(
+            [f"no version of {name} in the store; `make pipeline` trains and exports one", *broken]
+        )
     header = [*COLUMNS, *HELD_OUT_METRICS]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    return "\n".join(
+    table = [
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in [header, *rows]
-    )
+    ]
+    return "\n".join([*table, *broken])
 
 
 def _number(value: object) -> str:
