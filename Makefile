@@ -82,6 +82,14 @@ bench: setup ## benchmark the service (needs wrk), then replay hostile input aga
 lab: setup ## open the notebooks in JupyterLab
 	$(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR) notebooks/
 
+# The site is mkdocs.yml plus docs/; --strict fails on a broken link or anchor and on a page
+# missing from nav, as tests/test_docs.py does. NO_MKDOCS_2_WARNING quiets Material's banner.
+DOCS_PORT ?= 8000
+.PHONY: docs
+docs: setup ## build the documentation site strictly and serve it on 127.0.0.1:8000 (DOCS_PORT=...)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --strict -a 127.0.0.1:$(DOCS_PORT)
+
 .PHONY: monitor
 monitor: setup ## drift and live accuracy from the service's prediction log: ARGS="-p log_dir=DIR [--fail-on-drift]"
 	$(BIN)/python -m scripts.monitor $(ARGS)

@@ -2,7 +2,8 @@
 
 BentoML points PROMETHEUS_MULTIPROC_DIR at a fresh folder for its workers and builds /metrics
 from that folder alone, so a metric created before the worker is set up is silently missing
-(DESIGN.md). Making them on first use, in the worker, avoids that whatever imports this module.
+(the folder is $BENTOML_HOME/prometheus_multiproc_dir, wiped at every start; BentoML 1.4.40).
+Making them on first use, in the worker, avoids that whatever imports this module.
 Every label takes values from a bounded set: routes, error codes, the suite's expectations and
 the model's columns, classes and bins; never a client's text.
 """

@@ -6,8 +6,8 @@ import pandas as pd
 
 from service.model.schema import FeatureSchema
 
-# skl2onnx cannot impute NaN in string columns, so every categorical gap becomes this
-# value, in training and in serving alike (see DESIGN.md).
+# skl2onnx cannot convert a SimpleImputer on string columns whose missing value is NaN, so
+# every categorical gap becomes this value, in training and in serving alike.
 MISSING_CATEGORY = ""
 
 

@@ -1,11 +1,12 @@
-"""Every `make batch ARGS="..."` line in README.md, run through make as written (output to a
-temporary folder)."""
+"""Every `make batch ARGS="..."` line in README.md and docs/batch.md, run through make as
+written (output to a temporary folder)."""
 
 from __future__ import annotations
 
 import re
 import shlex
 import subprocess
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -15,12 +16,14 @@ from scripts.pipeline.params import PROJECT_ROOT
 pytestmark = pytest.mark.integration
 
 PREFIX = 'make batch ARGS="'
+# The README shows the examples and the docs page explains them; both must show both engines.
+PAGES = (PROJECT_ROOT / "README.md", PROJECT_ROOT / "docs" / "batch.md")
 
 
-def readme_examples() -> list[list[str]]:
+def readme_examples(page: Path = PAGES[0]) -> list[list[str]]:
     """Return the words of every `make batch ARGS="..."` line's ARGS, as a shell reads them."""
     examples = []
-    for line in (PROJECT_ROOT / "README.md").read_text().splitlines():
+    for line in page.read_text().splitlines():
         if line.strip().startswith(PREFIX):
             words = shlex.split(line, comments=True)
             args = next(w for w in words if w.startswith("ARGS=")).removeprefix("ARGS=")
@@ -28,12 +31,18 @@ def readme_examples() -> list[list[str]]:
     return examples
 
 
-EXAMPLES = readme_examples()
+# Each distinct line once, in the order the pages show them.
+EXAMPLES = [
+    list(words)
+    for words in dict.fromkeys(tuple(words) for page in PAGES for words in readme_examples(page))
+]
 
 
-def test_readme_shows_both_engines():
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
+def test_readme_shows_both_engines(page):
     engines = {
-        words[words.index("--engine") + 1] if "--engine" in words else "local" for words in EXAMPLES
+        words[words.index("--engine") + 1] if "--engine" in words else "local"
+        for words in readme_examples(page)
     }
     assert engines == {"local", "spark"}
 
