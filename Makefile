@@ -97,7 +97,7 @@ monitor: setup ## drift and live accuracy from the service's prediction log: ARG
 test: setup $(SPARK_STAMP) ## run every test: units, notebooks (nbmake), pipeline, service and Spark end to end
 	$(BIN)/pytest $(ARGS)
 
-lint: setup ## ruff (checks and format) on the code, and notebooks committed without outputs
-	$(BIN)/ruff check service scripts tests deploy/grafana
-	$(BIN)/ruff format --check service scripts tests deploy/grafana
+lint: setup ## ruff (checks and format) on the code and the notebooks, and notebooks committed without outputs
+	$(BIN)/ruff check service scripts tests deploy/grafana notebooks
+	$(BIN)/ruff format --check service scripts tests deploy/grafana notebooks
 	$(BIN)/nbstripout --verify notebooks/*.ipynb

@@ -1,6 +1,9 @@
 """Run the notebooks in order with papermill, and export the model when every one succeeded.
 
 python -m scripts.pipeline [--params FILE] [-p NAME=VALUE ...] [--run-dir DIR]
+
+After the export and the promotion gate, 05_export shows what they recorded (export.json,
+comparison.json); a run that stops before the gate's verdict has nothing for it, and skips it.
 """
 
 from __future__ import annotations
@@ -27,13 +30,15 @@ NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 REPORTS_DIR = PROJECT_ROOT / "reports"
 # Run on its own by `make monitor` (scripts/monitor/run.py), against a served model's log.
 MONITOR_NOTEBOOK = NOTEBOOKS_DIR / "04_monitor.ipynb"
+# Run after the export and the promotion gate, on what they recorded.
+EXPORT_NOTEBOOK = NOTEBOOKS_DIR / "05_export.ipynb"
 KERNEL = "python3"
 
 
 def notebook_paths() -> list[Path]:
-    """Return the notebooks `make pipeline` runs, in order."""
+    """Return the notebooks `make pipeline` runs before the export, in order."""
     found = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
-    return [notebook for notebook in found if notebook != MONITOR_NOTEBOOK]
+    return [nb for nb in found if nb not in (MONITOR_NOTEBOOK, EXPORT_NOTEBOOK)]
 
 
 def declared_parameters(notebooks: list[Path]) -> dict[Path, set[str]]:
@@ -71,10 +76,14 @@ def preflight(params: dict) -> None:
     """Fail before any notebook starts on input the notebooks would trip over."""
     from scripts.lifecycle.promotion_rules import promotion_settings
     from scripts.pipeline.data import load_table
+    from scripts.pipeline.reference import check_drift_settings
     from scripts.pipeline.training import make_estimator
 
     load_table(params["data_path"], params["target"])
     make_estimator(params["estimator"], params["hyperparameters"], params["random_state"])
+    check_drift_settings(
+        params["drift_bins"], params["drift_cdf_points"], params["drift_max_category_bins"]
+    )
     promotion_settings(params)
 
 
@@ -113,6 +122,20 @@ def to_html(executed: Path) -> Path:
     return target
 
 
+def run_notebook(notebook: Path, run_dir: Path, parameters: dict, step: str) -> None:
+    """Run one notebook into the run directory, printing its step and time; its HTML report is
+    rendered also when it fails."""
+    started = time.perf_counter()
+    print(f"{step} {notebook.name} ...", flush=True)
+    output = run_dir / notebook.name
+    try:
+        execute(notebook, output, {**parameters, "run_dir": str(run_dir)})
+    finally:
+        if output.exists():
+            to_html(output)
+    print(f"      done in {time.perf_counter() - started:.1f} s", flush=True)
+
+
 def point_latest(run_dir: Path) -> None:
     """Point `latest` beside the run directory at it, replacing the old link atomically."""
     latest = run_dir.parent / "latest"
@@ -125,7 +148,7 @@ def point_latest(run_dir: Path) -> None:
 def run(params_file: Path, overrides: list[str], run_dir: str | None) -> str:
     """Return the exported model tag after running every notebook and the export step."""
     notebooks = notebook_paths()
-    declared = declared_parameters(notebooks)
+    declared = declared_parameters([*notebooks, EXPORT_NOTEBOOK])
     known = (set().union(*declared.values()) - RUNNER_PARAMS) | PIPELINE_SETTINGS
     params = resolve_params(load_params(params_file), overrides, known, monitor_only(known))
     params["data_path"] = absolute(params["data_path"])
@@ -133,26 +156,21 @@ def run(params_file: Path, overrides: list[str], run_dir: str | None) -> str:
 
     from scripts.export.save import export_model
     from scripts.lifecycle.promotion import gate_after_export, summary_lines
-    from scripts.pipeline.report import write_index
+    from scripts.pipeline.report import stored_record, write_index
     from scripts.pipeline.rundir import RunDir
+
+    def chosen(notebook: Path) -> dict:
+        return {name: params[name] for name in declared[notebook] if name in params}
 
     run_path = new_run_dir(run_dir)
     run = RunDir(run_path)
     run.params.write_text(json.dumps(params, indent=2))
     print(f"run directory: {run_path}")
     status, tag, gate = "failed", None, None
+    steps = len(notebooks) + 1
     try:
         for position, notebook in enumerate(notebooks, start=1):
-            started = time.perf_counter()
-            print(f"[{position}/{len(notebooks)}] {notebook.name} ...", flush=True)
-            chosen = {name: params[name] for name in declared[notebook] if name in params}
-            output = run_path / notebook.name
-            try:
-                execute(notebook, output, {**chosen, "run_dir": str(run_path)})
-            finally:
-                if output.exists():
-                    to_html(output)
-            print(f"      done in {time.perf_counter() - started:.1f} s", flush=True)
+            run_notebook(notebook, run_path, chosen(notebook), f"[{position}/{steps}]")
         from scripts.pipeline.data_validation import committed_suite_path
 
         committed = committed_suite_path(PROJECT_ROOT / "expectations", params["model_name"])
@@ -165,10 +183,26 @@ def run(params_file: Path, overrides: list[str], run_dir: str | None) -> str:
         print("exporting to the BentoML model store ...", flush=True)
         tag, metadata = export_model(run, params, PROJECT_ROOT, run_path.name)
         status = "exported"
+        run.export.write_text(json.dumps(stored_record(tag), indent=2))
         gate = gate_after_export(params, tag, run.holdout, run.comparison)
         print("promotion gate: " + "\n".join(summary_lines(gate)), flush=True)
+        try:
+            run_notebook(EXPORT_NOTEBOOK, run_path, chosen(EXPORT_NOTEBOOK), f"[{steps}/{steps}]")
+        except UserError as error:
+            # The version is stored and judged; only its report failed, so the run stands.
+            print(
+                f"WARNING: {tag} is exported, but its export report failed: {error}",
+                file=sys.stderr,
+            )
     finally:
-        write_index(run, notebooks, status, tag, gate)
+        if gate is None:
+            print(
+                f"{EXPORT_NOTEBOOK.name} not run: the run stopped before the promotion gate's "
+                "verdict, so there is no export to show",
+                flush=True,
+            )
+        reported = (run_path / EXPORT_NOTEBOOK.name).exists()
+        write_index(run, [*notebooks, *([EXPORT_NOTEBOOK] if reported else [])], status, tag, gate)
     point_latest(run_path)
     onnx = metadata.onnx
     if metadata.serving_format != "onnx":

@@ -90,3 +90,8 @@ class RunDir:
     @property
     def comparison(self) -> Path:
         return self.root / "comparison.json"
+
+    # the runner, for 05 export: the exported version's tag, labels and store metadata
+    @property
+    def export(self) -> Path:
+        return self.root / "export.json"

@@ -1,4 +1,4 @@
-"""The expectation suite: built from training data, stored as GX 1.x JSON, read back.
+"""The expectation suite: built from training data, stored as GX 1.x JSON, read back, shown.
 
 The suite is plain data in the shape `gx.ExpectationSuite.to_json_dict()` gives, so this module
 never imports Great Expectations; tests check that GX accepts what it writes.
@@ -140,6 +140,95 @@ def load_suite(path: str | Path) -> dict:
                 f"got {str(expectation)[:120]}"
             )
     return suite
+
+
+SUITE_TABLE_COLUMNS = ("rule", "column", "check", "training data")
+# A longer value set or column set is shown by its first members and its size.
+SHOWN_VALUES = 12
+
+
+def suite_table(suite: dict) -> pd.DataFrame:
+    """Return one row per expectation of `suite`, indexed by its position in the suite: the rule
+    (the GX expectation type), its column, what it checks in words, and what the training data
+    showed (from the expectation's meta, blank where a reviewed suite has none)."""
+    rows = []
+    for item in suite["expectations"]:
+        kwargs = item.get("kwargs") or {}
+        rows.append(
+            {
+                "rule": item["type"],
+                "column": kwargs.get("column", "(table)"),
+                "check": _check(item["type"], kwargs),
+                "training data": _training(item.get("meta") or {}),
+            }
+        )
+    table = pd.DataFrame(rows, columns=list(SUITE_TABLE_COLUMNS))
+    # The position is what validation_parity's mismatches and a rejection's rule order refer to.
+    table.index.name = "position"
+    return table
+
+
+def _check(kind: str, kwargs: dict) -> str:
+    if kind == "expect_table_columns_to_match_set":
+        which = "exactly" if kwargs.get("exact_match", True) else "at least"
+        text = f"{which} the columns {_listed(kwargs.get('column_set') or [])}"
+    elif kind == "expect_column_to_exist":
+        text = "the column is present"
+    elif kind == "expect_column_values_to_be_in_type_list":
+        text = f"type is one of {_listed(kwargs.get('type_list') or [])}"
+    elif kind == "expect_column_values_to_be_of_type":
+        text = f"type is {kwargs.get('type_')}"
+    elif kind == "expect_column_values_to_not_be_null":
+        text = "no missing values"
+    elif kind == "expect_column_values_to_be_between":
+        text = _bounds(kwargs)
+    elif kind == "expect_column_values_to_be_in_set":
+        text = f"one of {_listed(kwargs.get('value_set') or [])}"
+    else:  # a type a reviewed suite may add: its arguments as they are
+        shown = {k: v for k, v in kwargs.items() if k not in ("column", "mostly")}
+        text = ", ".join(f"{key}={value!r}" for key, value in shown.items())
+    mostly = kwargs.get("mostly")
+    if isinstance(mostly, int | float) and mostly < 1:
+        text += f", in at least {mostly:.0%} of the rows"
+    return text
+
+
+def _bounds(kwargs: dict) -> str:
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    strict_low, strict_high = kwargs.get("strict_min", False), kwargs.get("strict_max", False)
+    if low is not None and high is not None and not (strict_low or strict_high):
+        return f"between {_number(low)} and {_number(high)}"
+    parts = []
+    if low is not None:
+        parts.append(f"{'above' if strict_low else 'at least'} {_number(low)}")
+    if high is not None:
+        parts.append(f"{'below' if strict_high else 'at most'} {_number(high)}")
+    return " and ".join(parts) or "any value"
+
+
+def _training(meta: dict) -> str:
+    parts = []
+    if "training_min" in meta and "training_max" in meta:
+        parts.append(f"range {_number(meta['training_min'])} to {_number(meta['training_max'])}")
+    if "training_category_count" in meta:
+        parts.append(f"{meta['training_category_count']} categories")
+    if "training_dtype" in meta:
+        parts.append(f"dtype {meta['training_dtype']}")
+    if meta.get("training_null_count") == 0:
+        parts.append("0 missing")
+    return "; ".join(parts)
+
+
+def _listed(values: list) -> str:
+    if not values:
+        return "(none)"
+    text = ", ".join(str(value) for value in values[:SHOWN_VALUES])
+    return text + (f", … ({len(values)} in all)" if len(values) > SHOWN_VALUES else "")
+
+
+def _number(value: object) -> str:
+    # Bounds widened by a margin carry float noise (8.620000000000001); six digits read true.
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
 def _expectation(kind: str, kwargs: dict, **meta: object) -> dict:

@@ -22,10 +22,11 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from scripts.pipeline.data import infer_schema, load_table, split_target
-from scripts.pipeline.reference import reference_statistics
+from scripts.pipeline.reference import BINS, CDF_POINTS, reference_statistics
 from scripts.pipeline.rundir import RunDir
 from service.errors import UserError
 from service.model.schema import FeatureSchema
+from service.observe.drift import MAX_CATEGORY_BINS
 from service.scoring.features import model_inputs
 
 
@@ -131,18 +132,28 @@ def column_transformer(
     return ColumnTransformer(transformers, remainder="drop")
 
 
-def preprocessor(schema: FeatureSchema, estimator: str) -> ColumnTransformer:
-    """Return the preprocessing this project picks for `estimator` on `schema`'s columns."""
-    return column_transformer(schema, numeric_preprocessing(estimator), categorical_encoder())
-
-
 def build_pipeline(
-    schema: FeatureSchema, estimator: str, hyperparameters: dict | None, random_state: int
+    schema: FeatureSchema,
+    estimator: str,
+    hyperparameters: dict | None,
+    random_state: int,
+    *,
+    numeric_step: object | None = None,
+    categorical_step: object | None = None,
 ) -> Pipeline:
-    """Return an unfitted Pipeline: imputation, one-hot encoding, scaling, the estimator."""
+    """Return the unfitted Pipeline: a "preprocess" ColumnTransformer, then the "model".
+
+    The one composition of the project: 02_train builds the two preprocessing steps in cells of
+    their own, shows them and passes them here; everything else (03_evaluate run on its own, the
+    tests) takes the defaults, `numeric_preprocessing(estimator)` and `categorical_encoder()`.
+    """
+    if numeric_step is None:
+        numeric_step = numeric_preprocessing(estimator)
+    if categorical_step is None:
+        categorical_step = categorical_encoder()
     return Pipeline(
         [
-            ("preprocess", preprocessor(schema, estimator)),
+            ("preprocess", column_transformer(schema, numeric_step, categorical_step)),
             ("model", make_estimator(estimator, hyperparameters, random_state)),
         ]
     )
@@ -184,12 +195,27 @@ def load_split(data_path: str | Path, target: str, test_size: float, random_stat
     return Split(infer_schema(features, labels), train_x, train_y, holdout_x, holdout_y)
 
 
-def save_trained(run: RunDir, pipeline: Pipeline, split: Split) -> None:
+def save_trained(
+    run: RunDir,
+    pipeline: Pipeline,
+    split: Split,
+    *,
+    drift_bins: int = BINS,
+    drift_cdf_points: int = CDF_POINTS,
+    drift_max_category_bins: int = MAX_CATEGORY_BINS,
+) -> None:
     """Write what 03_evaluate and the export read: the fitted pipeline (skops, no pickle), the
-    schema, the training features' reference statistics, and the training and held-out rows."""
+    schema, the training features' reference statistics (binned by the drift settings), and the
+    training and held-out rows."""
     skops.io.dump(pipeline, run.pipeline)
     run.schema.write_text(json.dumps(split.schema.to_dict(), indent=2))
-    reference = reference_statistics(split.train_features, split.schema)
+    reference = reference_statistics(
+        split.train_features,
+        split.schema,
+        bins=drift_bins,
+        cdf_points=drift_cdf_points,
+        max_category_bins=drift_max_category_bins,
+    )
     run.reference.write_text(json.dumps(reference, indent=2))
     split.train_features.to_csv(run.train_features, index=False)
     holdout = split.holdout_features.assign(**{split.schema.target: split.holdout_labels})
@@ -214,7 +240,8 @@ def train_run(
 ) -> TrainedRun:
     """Return the fitted pipeline and its split, after writing them into the run directory.
 
-    02_train takes the same steps one cell at a time; this is them in one call."""
+    02_train takes the same steps one cell at a time, with the steps it shows; this is them in
+    one call, with the defaults."""
     split = load_split(data_path, target, test_size, random_state)
     pipeline = build_pipeline(split.schema, estimator, hyperparameters, random_state)
     pipeline.fit(model_inputs(split.train_features, split.schema), split.train_labels)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import bentoml
@@ -11,11 +12,15 @@ import pytest
 import skops.io
 from support.pipeline_runs import run_pipeline
 
+from scripts.pipeline.params import load_params
+from scripts.pipeline.rundir import RunDir
+from scripts.pipeline.training import build_pipeline, load_pipeline, read_schema
 from service.model.store import load_model_version, model_versions
 from service.model.version import sha256_file
 from service.scoring.predictor import PipelinePredictor
 
-NOTEBOOKS = ("01_validate_data", "02_train", "03_evaluate")
+# 05_export runs after the export and the promotion gate, on what they recorded.
+NOTEBOOKS = ("01_validate_data", "02_train", "03_evaluate", "05_export")
 STORED_FILES = {
     "pipeline.skops",
     "model.onnx",
@@ -50,6 +55,9 @@ def test_iris_run_exports_one_version_with_every_item(iris_run):
     assert set(entry.reference) == set(entry.schema.names)
     assert entry.metrics["accuracy"] >= 0.85 and "per_class" in entry.metrics
     assert entry.params["estimator"] == "random_forest"
+    # The drift settings are recorded like every parameter, and the reference is binned by them.
+    assert entry.params["drift_bins"] == 10 and entry.params["drift_cdf_points"] == 1000
+    assert all(len(stats["bin_shares"]) <= 10 for stats in entry.reference.values())
     assert entry.lineage["run_id"] == iris_run.run_dir.name
     assert entry.lineage["data_sha256"] == sha256_file(Path("data/iris.csv"))
     assert len(entry.lineage["git_commit"] or "") in (0, 40)
@@ -82,9 +90,66 @@ def test_run_dir_holds_executed_notebooks_html_and_index(iris_run):
         assert "<html" in (iris_run.run_dir / f"{name}.html").read_text()[:2000].lower()
     index = (iris_run.run_dir / "index.html").read_text()
     assert iris_run.tag in index and "confusion_matrix.png" in index
+    assert "05_export.html" in index and "export.json" in index
     assert (iris_run.run_dir / "data_validation.html").exists()
     latest = iris_run.run_dir.parent / "latest"
     assert latest.resolve() == iris_run.run_dir.resolve()
+
+
+def test_export_notebook_shows_what_the_export_and_the_gate_recorded(iris_run):
+    record = json.loads((iris_run.run_dir / "export.json").read_text())
+    model = bentoml.models.get(iris_run.tag)
+    assert record["tag"] == iris_run.tag and record["stored"] is True
+    assert record["metadata"] == dict(model.info.metadata)
+    assert record["labels"] == {"estimator": "random_forest", "run_id": iris_run.run_dir.name}
+
+    executed = json.loads((iris_run.run_dir / "05_export.ipynb").read_text())
+    outputs = "".join(
+        "".join(output.get("text", "")) + "".join(output.get("data", {}).get("text/html", ""))
+        for cell in executed["cells"]
+        for output in cell.get("outputs", [])
+    )
+    assert not any(
+        output.get("output_type") == "error"
+        for cell in executed["cells"]
+        for output in cell.get("outputs", [])
+    )
+    for shown in (
+        iris_run.tag,  # the version table
+        record["metadata"]["files"]["model.onnx"],  # the files and their hashes
+        "largest probability difference",  # ONNX parity
+        "verdicts compared",  # suite parity
+        "every verdict agrees",
+    ):
+        assert shown in outputs, shown
+    gate = json.loads((iris_run.run_dir / "comparison.json").read_text())
+    verdict = "it became the champion" if gate["champion"] is None else "Challenger"
+    assert verdict in outputs
+    page = (iris_run.run_dir / "05_export.html").read_text()
+    assert page.count("<table") >= 5 and iris_run.tag in page
+
+
+def _shape(value: object) -> object:
+    """Return an estimator as plain data: its class and parameters, steps and columns within."""
+    if hasattr(value, "get_params"):
+        params = value.get_params(deep=False)
+        return (type(value).__name__, {name: _shape(param) for name, param in params.items()})
+    if isinstance(value, list | tuple):
+        return [_shape(item) for item in value]
+    if isinstance(value, float) and math.isnan(value):
+        return "nan"  # SimpleImputer's missing_values; nan != nan
+    return value
+
+
+def test_the_notebook_trains_the_pipeline_build_pipeline_composes(iris_run):
+    # 02_train passes the steps its cells show to build_pipeline; with the shipped cells, its
+    # pipeline is the one build_pipeline gives for params.yaml, step for step.
+    run = RunDir(iris_run.run_dir)
+    params = load_params()
+    expected = build_pipeline(
+        read_schema(run), params["estimator"], params["hyperparameters"], params["random_state"]
+    )
+    assert _shape(load_pipeline(run)) == _shape(expected)
 
 
 def test_generated_csv_with_categories_and_gaps_goes_through(mixed_run):
@@ -114,6 +179,10 @@ def test_impossible_quality_gate_fails_and_exports_nothing(tmp_path):
     assert (run_dir / "03_evaluate.ipynb").exists() and (run_dir / "metrics.json").exists()
     assert model_versions("gated") == []
     assert not (run_dir.parent / "latest").exists()
+    # Nothing was exported, so 05_export has nothing to show: it is not run, and the runner says so.
+    assert "05_export.ipynb not run" in done.stdout
+    assert not (run_dir / "05_export.ipynb").exists() and not (run_dir / "export.json").exists()
+    assert "05_export" not in (run_dir / "index.html").read_text()
 
 
 def _data(directory: Path, name: str, content: str | bytes) -> list[str]:
@@ -143,6 +212,10 @@ BAD_INPUTS = {
     ),
     "wrong_type": (lambda d: ["-p", "test_size=lots"], "parameter test_size must be a number"),
     "unknown_estimator": (lambda d: ["-p", "estimator=magic"], "unknown estimator 'magic'"),
+    "one_drift_bin": (
+        lambda d: ["-p", "drift_bins=1"],
+        "drift_bins must be a whole number of at least 2, not 1",
+    ),
 }
 
 

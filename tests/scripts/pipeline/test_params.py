@@ -140,3 +140,12 @@ def test_the_pipeline_leaves_the_monitoring_notebook_to_make_monitor():
     assert MONITOR_NOTEBOOK.is_file() and MONITOR_NOTEBOOK not in notebook_paths()
     only = monitor_only({"model_name"})
     assert {"log_dir", "model_tag", "window_hours"} <= only and "model_name" not in only
+
+
+def test_the_export_notebook_is_run_after_the_export_not_before():
+    from scripts.pipeline.run import EXPORT_NOTEBOOK, notebook_paths
+
+    assert EXPORT_NOTEBOOK.is_file()
+    assert [nb.stem for nb in notebook_paths()] == ["01_validate_data", "02_train", "03_evaluate"]
+    # Its parameters come from params.yaml like every other notebook's.
+    assert set(papermill.inspect_notebook(str(EXPORT_NOTEBOOK))) == {"model_name", "run_dir"}

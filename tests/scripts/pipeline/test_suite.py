@@ -13,7 +13,7 @@ import pytest
 
 from scripts.pipeline.data import infer_schema, split_target
 from scripts.pipeline.params import PROJECT_ROOT
-from scripts.pipeline.suite import build_suite, load_suite, save_suite
+from scripts.pipeline.suite import build_suite, load_suite, save_suite, suite_table
 from service.errors import UserError
 
 TRAINING = (
@@ -156,6 +156,70 @@ def test_schema_column_missing_from_features_is_named(training) -> None:
     schema = infer_schema(features, labels)
     with pytest.raises(UserError, match="colour"):
         build_suite(features.drop(columns=["colour"]), schema, name="s")
+
+
+def test_suite_table_has_one_readable_row_per_expectation_in_suite_order(suite: dict) -> None:
+    table = suite_table(suite)
+    assert list(table.columns) == ["rule", "column", "check", "training data"]
+    assert table.index.name == "position" and list(table.index) == list(range(len(table)))
+    assert list(table["rule"]) == [e["type"] for e in suite["expectations"]]
+    rows = {
+        (kind, column): (check, training)
+        for kind, column, check, training in table.itertuples(index=False, name=None)
+    }
+    assert rows[("expect_table_columns_to_match_set", "(table)")] == (
+        "exactly the columns width, count, colour, shade",
+        "",
+    )
+    assert rows[("expect_column_values_to_be_between", "width")] == (
+        "between 1 and 13",
+        "range 2 to 12",
+    )
+    assert rows[("expect_column_values_to_be_in_type_list", "width")] == (
+        "type is one of float, int",
+        "dtype float64",
+    )
+    assert rows[("expect_column_values_to_not_be_null", "count")] == (
+        "no missing values",
+        "0 missing",
+    )
+    assert rows[("expect_column_values_to_be_in_set", "colour")] == (
+        "one of blue, green, red",
+        "3 categories",
+    )
+    assert rows[("expect_column_values_to_be_of_type", "shade")] == ("type is str", "dtype str")
+    assert rows[("expect_column_to_exist", "shade")] == ("the column is present", "")
+
+
+def test_suite_table_spells_strict_and_open_bounds_long_sets_and_other_rules() -> None:
+    def rule(kind: str, **kwargs: object) -> dict:
+        return {"type": kind, "kwargs": {"column": "x", **kwargs}}
+
+    reviewed = {
+        "expectations": [
+            rule(
+                "expect_column_values_to_be_between", min_value=0, max_value=None, strict_min=True
+            ),
+            rule("expect_column_values_to_be_between", max_value=2.5),
+            rule("expect_column_values_to_be_between", min_value=1, max_value=2, strict_max=True),
+            rule("expect_column_values_to_be_in_set", value_set=[f"v{i}" for i in range(20)]),
+            rule(
+                "expect_column_value_lengths_to_be_between", min_value=1, max_value=5, mostly=0.95
+            ),
+            {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1}},
+        ]
+    }
+    table = suite_table(reviewed)
+    assert list(table["check"]) == [
+        "above 0",
+        "at most 2.5",
+        "at least 1 and below 2",
+        "one of v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, … (20 in all)",
+        "min_value=1, max_value=5, in at least 95% of the rows",
+        "min_value=1",
+    ]
+    assert list(table["column"]) == ["x"] * 5 + ["(table)"]
+    assert list(table["training data"]) == [""] * 6
 
 
 def test_suite_is_plain_json(suite: dict) -> None:

@@ -1,6 +1,11 @@
+import ast
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from support.datasets import mixed_frame
 
 from scripts.export.onnx_graph import export_onnx
@@ -145,6 +150,43 @@ def test_build_pipeline_composes_preprocessing_and_the_estimator():
     columns = {name: cols for name, _, cols in pipeline.named_steps["preprocess"].transformers}
     assert columns == {"numeric": ["age", "income (usd)"], "categorical": ["city", "plan"]}
     assert pipeline.named_steps["model"].C == 0.5
+
+
+def test_build_pipeline_composes_the_steps_it_is_given():
+    features, labels = split_target(mixed_frame(50), "churned")
+    schema = infer_schema(features, labels)
+    numeric, categorical = StandardScaler(), OneHotEncoder(drop="first")
+    pipeline = build_pipeline(
+        schema, "random_forest", {}, 0, numeric_step=numeric, categorical_step=categorical
+    )
+    steps = {name: step for name, step, _ in pipeline.named_steps["preprocess"].transformers}
+    assert steps == {"numeric": numeric, "categorical": categorical}
+    default = build_pipeline(schema, "hist_gradient_boosting", {}, 0)
+    steps = {name: step for name, step, _ in default.named_steps["preprocess"].transformers}
+    assert steps["numeric"] == "passthrough" and isinstance(steps["categorical"], OneHotEncoder)
+
+
+def code_calls(notebook: Path) -> dict[str, list[ast.Call]]:
+    """Return every call in the notebook's code cells, by the name it calls."""
+    cells = json.loads(notebook.read_text())["cells"]
+    code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    calls: dict[str, list[ast.Call]] = {}
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Call):
+            name = getattr(node.func, "id", getattr(node.func, "attr", ""))
+            calls.setdefault(name, []).append(node)
+    return calls
+
+
+def test_02_train_composes_its_pipeline_with_build_pipeline():
+    # The notebook builds and shows the steps a data scientist changes; the composition (which
+    # step goes where, under which name) is build_pipeline's alone, so the two cannot drift.
+    calls = code_calls(PROJECT_ROOT / "notebooks" / "02_train.ipynb")
+    assert len(calls.get("build_pipeline", [])) == 1
+    keywords = {keyword.arg for keyword in calls["build_pipeline"][0].keywords}
+    assert keywords == {"numeric_step", "categorical_step"}
+    composing = {"Pipeline", "ColumnTransformer", "column_transformer", "make_estimator"}
+    assert composing & set(calls) == set()
 
 
 def test_train_run_writes_what_evaluation_and_export_read(tmp_path):
