@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -56,9 +57,20 @@ def test_an_export_killed_while_it_copies_leaves_no_version_folder(tmp_path):
         assert (path / "b.bin").stat().st_size == (staging / "b.bin").stat().st_size, path
 
 
-def test_a_broken_version_folder_is_named_and_skipped_by_every_command(tmp_path, capsys):
-    good = save_model_version("brokenstore", staging_folder(tmp_path), METADATA, {})
+@pytest.fixture
+def broken_folder():
+    """A version folder as a killed BentoML save left it, removed again afterwards: the store
+    is the session's, and `bentoml.models.list()` of other tests would fail on it."""
     broken = models_folder() / "brokenstore" / "zzzzzzzzzzzzzzzz"
+    yield broken
+    shutil.rmtree(broken.parent, ignore_errors=True)
+
+
+def test_a_broken_version_folder_is_named_and_skipped_by_every_command(
+    tmp_path, capsys, broken_folder
+):
+    good = save_model_version("brokenstore", staging_folder(tmp_path), METADATA, {})
+    broken = broken_folder
     broken.mkdir()
     (broken / "model.yaml").write_text("")  # what a killed BentoML save left behind
     assert [str(model.tag) for model in model_versions("brokenstore")] == [good]
