@@ -83,7 +83,7 @@ class Runtime:
             else None
         )
         self.policy = traffic_policy(settings, self.main, candidate, self.prediction_log)
-        self.parser = RecordParser(version.schema, settings.limits)
+        self.parser = RecordParser(version.schema, settings.limits, judge=self.scorer.failures)
         self.rejections = RejectionLog(
             settings.limits.max_echo_chars, settings.rejection_log_seconds
         )

@@ -2,10 +2,14 @@
 
 Each rejection names the rule in the suite's own terms (a missing field breaks
 expect_column_to_exist, an unknown one expect_table_columns_to_match_set), so a client reads
-one vocabulary whether the body or a value was wrong.
+one vocabulary whether the body or a value was wrong. A JSON body with such fields is still
+judged by the suite on what it does hold, so one answer says all that is wrong, as Great
+Expectations would.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import orjson
@@ -39,9 +43,16 @@ def _have(rows: list[int]) -> str:
 class RecordParser:
     """Parses `{"records": [...]}` for one feature schema; built once at start-up."""
 
-    def __init__(self, schema: FeatureSchema, limits: Limits):
+    def __init__(
+        self,
+        schema: FeatureSchema,
+        limits: Limits,
+        judge: Callable[[dict[str, ArrayLike]], list[Failure]] | None = None,
+    ):
         self.schema = schema
         self.limits = limits
+        # The suite's failures on columns (Scorer.failures): asked only when a field is wrong.
+        self.judge = judge
         self.max_rows = limits.max_batch_rows
         self.names = schema.names
         self.known = set(self.names)
@@ -118,7 +129,6 @@ class RecordParser:
                     too_long = self.too_long(name, values)
                     if too_long is not None:
                         failures.append(too_long)
-                        continue
                     columns[name] = pd.array(values, dtype="str")
                     continue
                 bad = [i for i, v in enumerate(values) if v is not None and not isinstance(v, str)]
@@ -132,9 +142,26 @@ class RecordParser:
                     f"{name} must be {kind} or null; {rows_phrase(bad)} {_are(bad)} not",
                 )
             )
+            # As the values came: the suite's own rules on this column judge them too.
+            columns[name] = np.array(values, dtype=object)
         if failures:
-            return Rejection.validation_failed(failures)
+            return self.rejection(records, columns, failures)
         return columns
+
+    def rejection(
+        self, records: list[dict], columns: dict[str, ArrayLike], found: list[Failure]
+    ) -> Rejection:
+        """Return the 400 naming what the body got wrong and what the suite finds in the rest."""
+        if self.judge is None:
+            return Rejection.validation_failed(found)
+        # A field no record has is a column the table lacks, as Great Expectations sees it.
+        held = {name for record in records for name in record}
+        present = {name: values for name, values in columns.items() if name in held}
+        try:
+            judged = self.judge(present)
+        except Exception:  # noqa: BLE001 - values of any JSON type; what was found still stands
+            return Rejection.validation_failed(found)
+        return Rejection.validation_failed(judged, found=found)
 
     def too_long(self, name: str, values: list) -> Failure | None:
         """Return a failure naming the rows whose text is over MAX_STRING_CHARS, if any."""

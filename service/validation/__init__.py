@@ -15,7 +15,9 @@ GX semantics mirrored here (great_expectations/expectations/expectation.py and t
   column with no non-null value passes. `not_be_null` and `be_null` count over all rows instead:
   `(rows - unexpected) / rows >= mostly`.
 - A column expectation on a column the frame lacks fails (GX raises inside the metric and
-  reports `success: False` with the exception); no rows are named.
+  reports `success: False` with the exception); no rows are named. Every other expectation is
+  still evaluated: GX reports all failed expectations in one result, and so do we, so one
+  answer names a missing column and a bad value in another.
 - `between` compares int64/float64 columns with vectorised operators; any other column value by
   value, and a string value against numeric bounds raises `TypeError` in GX, which fails the
   expectation as a whole with no rows named. `min_value > max_value` fails the same way.

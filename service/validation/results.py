@@ -1,7 +1,7 @@
 """What validation gives back: GX's verdict per expectation, the failures and the 4xx to send.
 
 One `Failure` shape and one `Rejection` serve every bad request, whether the body could not be
-parsed into columns or the suite failed on them; one row cap and one way to word a row list.
+parsed into columns, the suite failed on them, or both; one row cap and one way to word a row list.
 """
 
 from __future__ import annotations
@@ -69,13 +69,24 @@ class Rejection:
     failures: list[Failure] = field(default_factory=list)
 
     @classmethod
-    def validation_failed(cls, failures: list[Failure]) -> Rejection:
-        """Return the 400 for records that break the model's input rules (its suite)."""
+    def validation_failed(
+        cls, failures: Sequence[Failure], *, found: Sequence[Failure] = ()
+    ) -> Rejection:
+        """Return the 400 for records that break the model's input rules (its suite).
+
+        `found` is what the body parser found wrong (a missing, unknown or wrong-typed field).
+        It comes first, and a suite failure of the same rule on the same column is left out: it
+        says the same thing and, for a missing field, cannot name the records that lack it.
+        Every other suite failure follows in suite order, so each failed rule is named once.
+        """
+        if found:
+            said = {(f.expectation, f.column) for f in found}
+            failures = [*found, *(f for f in failures if (f.expectation, f.column) not in said)]
         return cls(
             400,
             "validation_failed",
             f"{len(failures)} expectation(s) of the model's suite failed; see failures",
-            failures,
+            list(failures),
         )
 
     def body(self, max_failures: int | None = None, max_echo_chars: int | None = None) -> dict:

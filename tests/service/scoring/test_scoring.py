@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import subprocess
 import sys
 
@@ -53,6 +54,18 @@ def test_a_row_outside_the_suite_is_rejected_naming_column_and_row(version, rows
     )
 
 
+def test_a_missing_column_and_a_value_out_of_bounds_come_back_in_one_rejection(version, rows):
+    kept, missing = version.schema.names[0], version.schema.names[-1]
+    bad = rows.drop(columns=[missing]).assign(**{kept: [rows[kept][0], 1000.0, rows[kept][2]]})
+    rejection = Scorer(version).score(bad)
+    assert isinstance(rejection, Rejection) and rejection.error == "validation_failed"
+    named = {(f.expectation, f.column): f.rows for f in rejection.failures}
+    assert named[("expect_column_values_to_be_between", kept)] == [1]
+    assert named[("expect_column_to_exist", missing)] == []
+    gx = Scorer(version, validation_engine="gx").score(bad)
+    assert isinstance(gx, Rejection) and gx.failures == rejection.failures
+
+
 def test_gx_engine_and_sklearn_engine_give_the_same_verdict(version, rows):
     scorer = Scorer(version, validation_engine="gx", prediction_engine="sklearn")
     assert isinstance(scorer.predictor, PipelinePredictor)
@@ -78,3 +91,35 @@ def test_an_expectation_not_compiled_is_named_and_judged_by_gx(version, rows):
 def test_the_scoring_core_does_not_import_bentoml():
     script = "import sys, service.scoring.core\nassert 'bentoml' not in sys.modules, 'bentoml imported'\n"
     subprocess.run([sys.executable, "-c", script], check=True, cwd=PROJECT_ROOT)
+
+
+def test_a_json_body_missing_a_field_is_also_judged_on_the_fields_it_has(version, rows):
+    from service.http.request_body import RecordParser
+    from service.settings import Limits
+
+    kept, missing = version.schema.names[0], version.schema.names[-1]
+    records = rows.drop(columns=[missing]).to_dict("records")
+    records[1][kept] = 1000.0
+    records[2][kept] = "long"  # the wrong type: named by the parser and by the suite's bounds
+    scorer = Scorer(version)
+    parser = RecordParser(version.schema, Limits.from_env(), judge=scorer.failures)
+    rejection = parser.parse(json.dumps({"records": records}).encode())
+    assert isinstance(rejection, Rejection) and rejection.error == "validation_failed"
+    named = {(f.expectation, f.column): f.rows for f in rejection.failures}
+    # What the parser found first, with the rows; then the suite's findings, each rule once.
+    assert rejection.failures[0].expectation == "expect_column_to_exist"
+    assert named[("expect_column_to_exist", missing)] == [0, 1, 2]
+    assert named[("expect_column_values_to_be_in_type_list", kept)] == [2]
+    assert len(named) == len(rejection.failures)
+    # The suite's part is Great Expectations' verdict on the fields the records hold.
+    present = pd.DataFrame(records).astype({kept: object})
+    gx = Scorer(version, validation_engine="gx").failures(present)
+    said = {(f.expectation, f.column) for f in rejection.failures[:2]}
+    assert [f for f in gx if (f.expectation, f.column) not in said] == rejection.failures[2:]
+    assert ("expect_column_values_to_be_between", kept) in named
+    alone = RecordParser(version.schema, Limits.from_env()).parse(
+        json.dumps({"records": records}).encode()
+    )
+    assert ("expect_column_values_to_be_between", kept) not in {
+        (f.expectation, f.column) for f in alone.failures
+    }

@@ -22,6 +22,7 @@ from scripts.pipeline.suite import build_suite
 from service.validation import CompiledSuite
 from service.validation.compiled import gx_failures
 from service.validation.gx_engine import gx_outcomes
+from service.validation.results import Rejection
 
 COLUMNS = ["x", "n", "c"]  # a float column, an int column, a text column
 GRID = [-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0]  # bounds and values share it: ties happen
@@ -273,6 +274,68 @@ def test_gx_failures_equal_compiled_failures(training: pd.DataFrame) -> None:
         ("expect_column_values_to_be_in_set", "colour"),
         ("expect_column_values_to_not_be_null", "count"),
     }
+
+
+def failed(outcomes: list) -> set[tuple[str, str | None]]:
+    return {(outcome.expectation, outcome.column) for outcome in outcomes if not outcome.success}
+
+
+def test_missing_column_and_value_out_of_bounds_are_named_in_one_rejection(
+    training: pd.DataFrame,
+) -> None:
+    features, labels = split_target(training, "label")
+    suite = build_suite(features, infer_schema(features, labels), name="shapes")
+    # The service's {name: array} batch, as the parser gives it, without "shade".
+    batch = {
+        "length": np.array([2.0, 99.0]),
+        "count": np.array([3.0, 4.0]),
+        "colour": pd.array(["red", "blue"], dtype="str"),
+    }
+    rejection = Rejection.validation_failed(CompiledSuite(suite).failures(batch))
+    body = rejection.body()
+    assert (rejection.status, body["error"]) == (400, "validation_failed")
+    named = {(f["expectation"], f["column"]): f for f in body["failures"]}
+    assert named[("expect_column_values_to_be_between", "length")]["rows"] == [1]
+    assert named[("expect_column_values_to_be_between", "length")]["observed"] == [99.0]
+    assert set(named) == {
+        ("expect_table_columns_to_match_set", None),
+        ("expect_column_values_to_be_between", "length"),
+        ("expect_column_to_exist", "shade"),
+        ("expect_column_values_to_be_of_type", "shade"),
+        ("expect_column_values_to_be_in_set", "shade"),
+    }
+    assert body["message"] == "5 expectation(s) of the model's suite failed; see failures"
+    frame = pd.DataFrame(batch)
+    assert failed(gx_outcomes(frame, suite)) == set(named)
+    assert rejection.failures == gx_failures(frame, suite)
+
+
+def test_text_in_a_number_column_fails_its_type_and_bounds_and_the_rest_is_still_judged(
+    training: pd.DataFrame,
+) -> None:
+    features, labels = split_target(training, "label")
+    suite = build_suite(features, infer_schema(features, labels), name="shapes")
+    batch = {
+        "length": np.array(["long", 2.0], dtype=object),
+        "count": np.array([3.0, 40.0]),
+        "colour": pd.array(["red", "blue"], dtype="str"),
+    }
+    failures = CompiledSuite(suite).failures(batch)
+    rows = {(f.expectation, f.column): f.rows for f in failures}
+    assert rows == {
+        ("expect_table_columns_to_match_set", None): [],
+        # GX cannot compare "long" with the bounds and fails the rule without rows; the
+        # failure names the row whose value is no number.
+        ("expect_column_values_to_be_in_type_list", "length"): [0],
+        ("expect_column_values_to_be_between", "length"): [0],
+        ("expect_column_values_to_be_between", "count"): [1],
+        ("expect_column_to_exist", "shade"): [],
+        ("expect_column_values_to_be_of_type", "shade"): [],
+        ("expect_column_values_to_be_in_set", "shade"): [],
+    }
+    frame = pd.DataFrame(batch)
+    assert failed(gx_outcomes(frame, suite)) == set(rows)
+    assert failures == gx_failures(frame, suite)
 
 
 def test_delegated_expectation_keeps_its_place_in_suite_order() -> None:

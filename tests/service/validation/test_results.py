@@ -49,3 +49,19 @@ def test_only_results_builds_a_validation_failed_rejection():
         if '"validation_failed"' in path.read_text()
     ]
     assert writers == ["service/validation/results.py"]
+
+
+def test_what_the_body_parser_found_comes_first_and_is_not_repeated_by_the_suite():
+    missing = failure("expect_column_to_exist", "b", [0, 2], [], "b is missing from rows 0 and 2")
+    suite = [
+        failure("expect_table_columns_to_match_set", None, [], [], "missing: b"),
+        failure("expect_column_values_to_be_between", "a", [1], [99.0], "a must be ..."),
+        failure("expect_column_to_exist", "b", [], [], "column b is missing"),
+        failure("expect_column_values_to_not_be_null", "b", [], [], "b must have a value"),
+    ]
+    rejection = Rejection.validation_failed(suite, found=[missing])
+    assert rejection.failures == [missing, suite[0], suite[1], suite[3]]
+    body = rejection.body()
+    assert body["error"] == "validation_failed"
+    assert body["message"] == "4 expectation(s) of the model's suite failed; see failures"
+    assert Rejection.validation_failed(suite).failures == suite
