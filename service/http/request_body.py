@@ -30,6 +30,8 @@ from service.validation.values import excerpt, is_number
 ArrayLike = np.ndarray | ExtensionArray
 NUMBER_TYPES = {int, float, type(None)}  # bool is a subclass of int, but not its type
 TEXT_TYPES = {str, type(None)}
+# The suite's failures on the columns, leaving out the rows of each column sent as gaps.
+Judge = Callable[[dict[str, ArrayLike], dict[str, list[int]]], list[Failure]]
 
 
 def _are(rows: list[int]) -> str:
@@ -47,7 +49,7 @@ class RecordParser:
         self,
         schema: FeatureSchema,
         limits: Limits,
-        judge: Callable[[dict[str, ArrayLike]], list[Failure]] | None = None,
+        judge: Judge | None = None,
     ):
         self.schema = schema
         self.limits = limits
@@ -114,6 +116,7 @@ class RecordParser:
             )
         failures = self.field_failures(records)
         columns = {}
+        wrong: dict[str, list[int]] = {}
         for name in self.names:
             values = [record.get(name) for record in records]
             # One pass over the value types decides the common case without a Python loop.
@@ -142,14 +145,25 @@ class RecordParser:
                     f"{name} must be {kind} or null; {rows_phrase(bad)} {_are(bad)} not",
                 )
             )
-            # As the values came: the suite's own rules on this column judge them too.
-            columns[name] = np.array(values, dtype=object)
+            # The wrong values go to the suite as gaps, so the column's other rules judge its
+            # other rows, and a value of the wrong type breaks the type rule only, as the CSV
+            # endpoint and batch scoring say for text in a number column.
+            wrong[name] = bad
+            dropped = set(bad)
+            kept = [None if i in dropped else v for i, v in enumerate(values)]
+            columns[name] = (
+                np.array(kept, dtype=np.float64) if name in self.numeric else pd.array(kept, "str")
+            )
         if failures:
-            return self.rejection(records, columns, failures)
+            return self.rejection(records, columns, failures, wrong)
         return columns
 
     def rejection(
-        self, records: list[dict], columns: dict[str, ArrayLike], found: list[Failure]
+        self,
+        records: list[dict],
+        columns: dict[str, ArrayLike],
+        found: list[Failure],
+        wrong: dict[str, list[int]],
     ) -> Rejection:
         """Return the 400 naming what the body got wrong and what the suite finds in the rest."""
         if self.judge is None:
@@ -158,7 +172,7 @@ class RecordParser:
         held = {name for record in records for name in record}
         present = {name: values for name, values in columns.items() if name in held}
         try:
-            judged = self.judge(present)
+            judged = self.judge(present, wrong)
         except Exception:  # noqa: BLE001 - values of any JSON type; what was found still stands
             return Rejection.validation_failed(found)
         return Rejection.validation_failed(judged, found=found)

@@ -6,6 +6,7 @@ never disagree. It imports neither BentoML nor the web stack: a Spark executor c
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -68,6 +69,7 @@ class Scorer:
     ) -> None:
         self.version = version
         compiled = CompiledSuite(version.suite)
+        self._compiled = compiled
         # Expectations the compiled checks hand to Great Expectations on every batch.
         self.delegated = compiled.delegated
         if validation_engine == "gx":
@@ -95,9 +97,25 @@ class Scorer:
     def prediction_engine(self) -> str:
         return "onnx" if isinstance(self.predictor, OnnxPredictor) else "sklearn"
 
-    def failures(self, columns: Batch) -> list[Failure]:
-        """Return the suite's failures on `columns`; empty when every row is valid."""
-        return self._failures(columns)
+    def failures(
+        self, columns: Batch, not_judged: Mapping[str, Sequence[int]] | None = None
+    ) -> list[Failure]:
+        """Return the suite's failures on `columns`; empty when every row is valid.
+
+        `not_judged` maps a column to rows whose values were of the wrong type and were sent
+        as gaps: the column's rules do not blame them for the gap, as `score_rows` does not
+        for text in a number column. The type rule has named them already.
+        """
+        if not not_judged:
+            return self._failures(columns)
+        outcomes = []
+        for outcome in self._outcomes(columns):
+            skipped = set(not_judged.get(outcome.column, ()))
+            if skipped and not outcome.success and outcome.unexpected_rows:
+                rows = [row for row in outcome.unexpected_rows if row not in skipped]
+                outcome = Outcome(outcome.expectation, outcome.column, not rows, rows)
+            outcomes.append(outcome)
+        return self._compiled.failures_from(columns, outcomes)
 
     def score(self, columns: Batch) -> Scored | Rejection:
         """Return the predictions for `columns`, or the Rejection when any row breaks the suite."""
