@@ -50,3 +50,16 @@ def mixed_run(tmp_path_factory, mixed_csv) -> Run:
     """The pipeline on a generated CSV with categorical columns, gaps and integer labels."""
     run_dir = tmp_path_factory.mktemp("runs") / "churn"
     return Run(run_pipeline(*mixed_overrides(mixed_csv), run_dir=run_dir), run_dir)
+
+
+@pytest.fixture(scope="module")
+def spark():
+    """One local[2] session for the in-process Spark runs of a module, stopped at its end."""
+    from scripts.batch.spark_session import SessionStart
+
+    environment = dict(os.environ)
+    starting = SessionStart(None, 2, [])
+    yield starting.get()
+    starting.stop()
+    os.environ.clear()
+    os.environ.update(environment)  # PYSPARK_PYTHON, SPARK_LOCAL_IP, PYTHONWARNINGS

@@ -6,15 +6,19 @@ python -m scripts.batch --input IN --output OUT [--model TAG|FOLDER] [--engine l
 OUT gets the --keep columns, the model's feature columns, `prediction`, `probability_<class>`
 and `model_version`; a row the suite rejects goes to the rejects output instead (beside OUT
 unless --rejects says where) with the expectations it broke and their columns. Formats follow
-the extensions (.csv, .parquet); an input may be a folder of parts.
+the extensions (.csv, .parquet); an input may be a folder of parts. Both outputs replace a
+previous pair together, or not at all; SIGTERM and SIGHUP stop a run as Ctrl-C does.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from scripts.batch.files import (
@@ -25,6 +29,7 @@ from scripts.batch.files import (
     input_format,
     input_parts,
 )
+from scripts.batch.output_pair import STOPPING, Interrupted
 from service.errors import UserError
 from service.model.version import EXPORT_MANIFEST, ModelVersion, read_exported_model
 from service.settings import default_model_name
@@ -202,30 +207,60 @@ def summary(tag: str, tally: Tally, outputs: Outputs) -> str:
     for (expectation, column), rows in by_count:
         lines.append(f"          {rows:>12,}  {expectation} on {column}")
     lines.append(f"time      {elapsed:>12.2f} s, {rate:,.0f} rows/s")
+    lines.extend(f"note      {note}" for note in tally.notes)
     return "\n".join(lines)
+
+
+@contextmanager
+def signals_stop_the_run() -> Iterator[None]:
+    """Raise SIGINT, SIGTERM and SIGHUP as `Interrupted` in the main thread while the block runs.
+
+    A signal left at its default (or SIGINT at Python's) would end the process where it stands,
+    leaving the hidden partial outputs; raised, it unwinds the run: they are removed and the
+    Spark session is stopped. An ignored signal (nohup, a background job) stays ignored.
+    """
+    previous = {}
+    for number in STOPPING:
+        if signal.getsignal(number) in (signal.SIG_DFL, signal.default_int_handler):
+            previous[number] = signal.signal(number, _interrupt)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _interrupt(number: int, _frame: object) -> None:
+    raise Interrupted(number)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        tag, tally, outputs = score_file(
-            args.input,
-            args.output,
-            model=args.model,
-            keep=args.keep,
-            engine=args.engine,
-            rejects=args.rejects,
-            workers=args.workers,
-            batch_rows=args.batch_rows,
-            master=args.master,
-            conf=args.conf,
-        )
+        with signals_stop_the_run():
+            tag, tally, outputs = score_file(
+                args.input,
+                args.output,
+                model=args.model,
+                keep=args.keep,
+                engine=args.engine,
+                rejects=args.rejects,
+                workers=args.workers,
+                batch_rows=args.batch_rows,
+                master=args.master,
+                conf=args.conf,
+            )
     except UserError as error:
         print(f"batch failed: {error}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("batch interrupted; no output written", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        number = getattr(stop, "signal", signal.SIGINT)
+        if getattr(stop, "written", False):
+            outcome = "after both outputs were written"
+        else:
+            outcome = "before it had written its outputs; the previous ones are as they were"
+        print(f"batch interrupted by {signal.Signals(number).name} {outcome}", file=sys.stderr)
+        return 128 + number
     print(summary(tag, tally, outputs))
     return 0
 

@@ -1,10 +1,7 @@
-"""The files of a batch run: formats by extension, where outputs go, staged writes, the tally."""
+"""The files of a batch run: formats by extension, where outputs go, the tally."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +31,9 @@ class Tally:
     rows_read: int = 0
     rows_scored: int = 0
     rejected_by: Counter = field(default_factory=Counter)
+    # What the user should know beside the counts (a killed run's leftovers settled), one
+    # sentence each.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def rows_rejected(self) -> int:
@@ -100,39 +100,3 @@ def input_parts(path: Path) -> tuple[str, list[Path]]:
 def default_rejects(output: Path) -> Path:
     """Return the rejects path beside OUT: `scores.parquet` gives `scores.rejects.parquet`."""
     return output.with_name(f"{output.stem}.rejects{output.suffix}")
-
-
-class Staged:
-    """A path written under a temporary name beside it and renamed into place by `commit`.
-
-    A run that fails leaves no half-written output, and a previous output stays until the new
-    one is whole.
-    """
-
-    def __init__(self, target: Path) -> None:
-        self.target = target
-        if not target.parent.is_dir():
-            raise UserError(
-                f"output folder {target.parent} does not exist; create it or pick another path"
-            )
-        self.temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.partial")
-
-    def commit(self) -> None:
-        """Move the finished output into place, replacing a previous file or folder."""
-        if not (self.target.exists() or self.target.is_symlink()):
-            os.replace(self.temporary, self.target)
-            return
-        old = self.target.with_name(f".{self.target.name}.{uuid.uuid4().hex[:8]}.old")
-        os.replace(self.target, old)
-        os.replace(self.temporary, self.target)
-        _remove(old)
-
-    def discard(self) -> None:
-        _remove(self.temporary)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)

@@ -8,6 +8,8 @@ most of the work, so N threads keep N cores busy.
 from __future__ import annotations
 
 import csv
+import os
+import re
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -20,7 +22,8 @@ import pyarrow.csv as pacsv
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from scripts.batch.files import Outputs, Staged, Tally
+from scripts.batch.files import Outputs, Tally
+from scripts.batch.output_pair import LocalPaths, OutputPair
 from service.errors import UserError
 from service.model.version import ModelVersion
 from service.scoring.batch import (
@@ -53,7 +56,8 @@ def score_files(
     batch_rows: int = BATCH_ROWS,
     started: float | None = None,
 ) -> Tally:
-    """Score the input files into both outputs, written under temporary names until whole.
+    """Score the input files into both outputs, written under hidden names and moved in as a
+    pair once both are whole (`OutputPair`).
 
     `started` (a perf_counter reading) is when the command began, for the start-up time.
     """
@@ -66,25 +70,35 @@ def score_files(
     scored_schema, rejects_schema = output_schemas(source.schema, layout)
     scorer = Scorer(version)
     startup = time.perf_counter() - started
-    staged = [Staged(outputs.scored), Staged(outputs.rejects)]
+    pair = OutputPair(str(outputs.scored), str(outputs.rejects), LocalPaths())
+    notes = pair.prepare()
     try:
-        scored = Writer(staged[0].temporary, outputs.scored_format, scored_schema)
-        rejects = Writer(staged[1].temporary, outputs.rejects_format, rejects_schema)
+        # The scored output's file first: OutputPair relies on that order.
+        scored = Writer(pair.staged[0], outputs.scored_format, scored_schema, outputs.scored)
+        try:
+            rejects = Writer(
+                pair.staged[1], outputs.rejects_format, rejects_schema, outputs.rejects
+            )
+        except BaseException:
+            scored.abandon()
+            raise
         try:
             tally = score_local(
                 source, scorer, layout, scored, rejects, workers=workers, batch_rows=batch_rows
             )
-        finally:
-            scored.close()
-            rejects.close()
-        for output in staged:
-            output.commit()
-    except BaseException:
-        for output in staged:
-            output.discard()
+        except BaseException:
+            scored.abandon()
+            rejects.abandon()
+            raise
+        scored.close()
+        rejects.close()
+        notes += pair.commit()
+    except BaseException as error:
+        pair.discard(error)
         raise
     tally.engine = f"local, {workers} thread(s)"
     tally.startup = startup
+    tally.notes = notes
     return tally
 
 
@@ -107,27 +121,16 @@ class InputFiles:
             except (pa.ArrowInvalid, OSError) as error:
                 raise UserError(f"input {parts[0]} is not readable Parquet: {_first_line(error)}")
             return
-        header = _csv_header(parts[0])
-        convert = pacsv.ConvertOptions(
-            column_types={name: pa.string() for name in header},
-            null_values=list(CSV_NULLS),
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=True,
-        )
-        read = pacsv.ReadOptions(block_size=16 << 20)
-        files = [str(part) for part in parts]
-        self._csv = ds.dataset(
-            files, format=ds.CsvFileFormat(read_options=read, convert_options=convert)
-        )
-        self.schema = self._csv.schema
+        self._first_csv = _csv_dataset(parts[0])
+        self.schema = self._first_csv.schema
 
     def batches(self, columns: list[str], batch_rows: int) -> Iterator[pa.RecordBatch]:
         """Yield the `columns` of every row, `batch_rows` at a time, in file order."""
+        if self.fmt == "csv":
+            yield from self._csv_batches(columns, batch_rows)
+            return
         part = self.parts[0]
         try:
-            if self.fmt == "csv":
-                yield from self._csv.to_batches(columns=columns, batch_size=batch_rows)
-                return
             expected = [self.schema.field(name).type for name in columns]
             for part in self.parts:
                 reader = pq.ParquetFile(part, pre_buffer=False)
@@ -144,6 +147,56 @@ class InputFiles:
                 yield from reader.iter_batches(batch_size=batch_rows, columns=columns)
         except (pa.ArrowInvalid, OSError) as error:
             raise UserError(f"input {part} cannot be read: {_first_line(error)}")
+
+    def _csv_batches(self, columns: list[str], batch_rows: int) -> Iterator[pa.RecordBatch]:
+        # One part at a time, each typed by its own header, so an error names its part.
+        for part in self.parts:
+            dataset = self._first_csv if part == self.parts[0] else _csv_dataset(part)
+            missing = [name for name in columns if name not in dataset.schema.names]
+            if missing:
+                raise UserError(
+                    f"input part {part} lacks the column(s) {', '.join(map(repr, missing))} "
+                    f"that {self.parts[0].name} has; a folder of parts needs one header"
+                )
+            try:
+                yield from dataset.to_batches(columns=columns, batch_size=batch_rows)
+            except (pa.ArrowInvalid, OSError) as error:
+                raise _csv_error(part, error) from None
+
+
+def _csv_dataset(path: Path) -> ds.Dataset:
+    header = _csv_header(path)
+    convert = pacsv.ConvertOptions(
+        column_types={name: pa.string() for name in header},
+        null_values=list(CSV_NULLS),
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+    )
+    read = pacsv.ReadOptions(block_size=16 << 20)
+    csv_format = ds.CsvFileFormat(read_options=read, convert_options=convert)
+    try:
+        # Reads the first block: a bad line in it fails here.
+        return ds.dataset(str(path), format=csv_format)
+    except (pa.ArrowInvalid, OSError) as error:
+        raise _csv_error(path, error) from None
+
+
+# pyarrow counts the header as row 1, so its row number is the file's line number.
+_RAGGED = re.compile(r"Row #(?P<line>\d+): Expected (?P<expected>\d+) columns, got (?P<got>\d+)")
+
+
+def _csv_error(path: Path, error: Exception) -> UserError:
+    message = str(error)
+    ragged = _RAGGED.search(message)
+    if ragged:
+        return UserError(
+            f"input {path} line {ragged['line']} has {ragged['got']} fields where its header "
+            f"has {ragged['expected']}; fix or remove that line (a value holding a comma needs "
+            "double quotes)"
+        )
+    # pyarrow leads with the dataset it was building; the reason is what follows "Invalid: ".
+    reason = _first_line(error).rsplit("Invalid: ", 1)[-1]
+    return UserError(f"input {path} cannot be read as CSV: {reason}; fix the file and run again")
 
 
 def _csv_header(path: Path) -> list[str]:
@@ -196,23 +249,45 @@ def output_schemas(input_schema: pa.Schema, layout: Layout) -> tuple[pa.Schema, 
 
 
 class Writer:
-    """Appends record batches to one CSV or Parquet file."""
+    """Appends record batches to one CSV or Parquet file; a failed write (a full disk) is a
+    UserError naming the output it was for."""
 
-    def __init__(self, path: Path, fmt: str, schema: pa.Schema) -> None:
+    def __init__(self, path: str, fmt: str, schema: pa.Schema, target: Path) -> None:
         self.schema = schema
-        if fmt == "parquet":
-            self._writer = pq.ParquetWriter(path, schema)
-            self._write = self._writer.write_batch
-        else:
-            self._writer = pacsv.CSVWriter(path, schema)
-            self._write = self._writer.write_batch
+        self.target = target
+        writer = pq.ParquetWriter if fmt == "parquet" else pacsv.CSVWriter
+        try:
+            self._writer = writer(path, schema)
+        except OSError as error:
+            raise self._failed(error) from None
 
     def write(self, batch: pa.RecordBatch) -> None:
         if batch.num_rows:
-            self._write(batch)
+            try:
+                self._writer.write_batch(batch)
+            except OSError as error:
+                raise self._failed(error) from None
 
     def close(self) -> None:
-        self._writer.close()
+        try:
+            self._writer.close()
+        except OSError as error:
+            raise self._failed(error) from None
+
+    def abandon(self) -> None:
+        """Close the file of a run that stops; its own error is not the one to report."""
+        try:
+            self._writer.close()
+        except OSError:
+            pass  # the file is removed next, and the error that stopped the run is reported
+
+    def _failed(self, error: OSError) -> UserError:
+        # pyarrow's own text wraps the system's ("Error writing bytes ... [errno 28] ...").
+        reason = os.strerror(error.errno) if error.errno else _first_line(error)
+        return UserError(
+            f"could not write {self.target}: {reason}; free space in {self.target.parent} or "
+            "pick another folder"
+        )
 
 
 def score_local(
@@ -227,7 +302,8 @@ def score_local(
 ) -> Tally:
     """Score every row of `source` into the two writers, in input order, and count them."""
     tally = Tally()
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="score") as pool:
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="score")
+    try:
         pending: deque[Future] = deque()
         for batch in source.batches(list(layout.carried), batch_rows):
             pending.append(pool.submit(_score, batch, scorer, layout, scored, rejects))
@@ -236,6 +312,9 @@ def score_local(
                 _collect(pending.popleft().result(), scored, rejects, tally)
         while pending:
             _collect(pending.popleft().result(), scored, rejects, tally)
+    finally:
+        # A run that stops early (an error, a signal) does not score the chunks still queued.
+        pool.shutdown(wait=True, cancel_futures=True)
     return tally
 
 

@@ -13,15 +13,26 @@ The session itself (loopback, the project's interpreter, JVM options) is started
 from __future__ import annotations
 
 import functools
+import re
+import signal
 import tempfile
+import threading
 import time
-import uuid
 from collections import Counter
+from concurrent import futures
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from scripts.batch.files import Outputs, Tally, input_format, input_parts
 from scripts.batch.local import check_columns
+from scripts.batch.output_pair import (
+    Interrupted,
+    LeftBehind,
+    OutputPair,
+    local_unwritable,
+    signals_held,
+)
 from scripts.batch.spark_session import SessionStart
 from service.errors import UserError
 from service.model.version import ModelVersion
@@ -44,42 +55,79 @@ from service.scoring.batch import (
 REJECTS_TO_DRIVER = 200_000
 
 
+# Spark's CSV reader parses only the columns a query needs, so a line with too few or too many
+# fields went through as gaps (FAILFAST never saw it); parsing every column finds it, as the
+# local engine does.
+CSV_PRUNING = "spark.sql.csv.parser.columnPruning.enabled"
+
+
 class HadoopPaths:
-    """Existence checks and renames through Hadoop's FileSystem: local, HDFS or object stores."""
+    """`Paths` through Hadoop's FileSystem: local, HDFS or object stores."""
 
     def __init__(self, spark: Any) -> None:
         self._jvm = spark.sparkContext._jvm
         self._conf = spark.sparkContext._jsc.hadoopConfiguration()
 
-    def path(self, text: str) -> Any:
+    def _path(self, text: str) -> Any:
         return self._jvm.org.apache.hadoop.fs.Path(text)
 
     def _fs(self, path: Any) -> Any:
         return path.getFileSystem(self._conf)
 
-    def exists(self, text: str) -> bool:
-        path = self.path(text)
-        return bool(self._fs(path).exists(path))
+    def _call(self, what: str, text: str, call: Any) -> Any:
+        from py4j.protocol import Py4JError, Py4JJavaError
 
-    def sibling(self, text: str, suffix: str) -> str:
-        path = self.path(text)
-        name = f".{path.getName()}.{uuid.uuid4().hex[:8]}.{suffix}"
-        return str(self._jvm.org.apache.hadoop.fs.Path(path.getParent(), name))
+        try:
+            return call(self._path(text))
+        except Py4JJavaError as error:
+            raise OSError(f"cannot {what} {text}: {_java_cause(error)}") from None
+        except Py4JError as error:  # the JVM is gone
+            raise OSError(f"cannot {what} {text}: {_first_line(error)}") from None
 
-    def replace(self, source: str, target: str) -> None:
-        """Move `source` to `target`, removing what was at `target` first."""
-        src, dst = self.path(source), self.path(target)
-        fs = self._fs(dst)
-        if fs.exists(dst):
-            fs.delete(dst, True)
-        if not fs.rename(src, dst):
-            raise UserError(f"could not move the finished output {source} to {target}")
+    def parent(self, path: str) -> str:
+        return str(self._path(path).getParent())
 
-    def remove(self, text: str) -> None:
-        path = self.path(text)
-        fs = self._fs(path)
-        if fs.exists(path):
-            fs.delete(path, True)
+    def child(self, folder: str, name: str) -> str:
+        return str(self._jvm.org.apache.hadoop.fs.Path(self._path(folder), name))
+
+    def name(self, path: str) -> str:
+        return str(self._path(path).getName())
+
+    def exists(self, path: str) -> bool:
+        return bool(self._call("look for", path, lambda p: self._fs(p).exists(p)))
+
+    def is_folder(self, path: str) -> bool:
+        def folder(p: Any) -> bool:
+            fs = self._fs(p)
+            return bool(fs.exists(p) and fs.getFileStatus(p).isDirectory())
+
+        return self._call("look for", path, folder)
+
+    def names(self, folder: str) -> list[str]:
+        found = self._call("list", folder, lambda p: self._fs(p).listStatus(p))
+        return [str(status.getPath().getName()) for status in found]
+
+    def rename(self, source: str, target: str) -> None:
+        # Hadoop moves a source *into* a folder already at the target: OutputPair never has one.
+        moved = self._call("move", source, lambda p: self._fs(p).rename(p, self._path(target)))
+        if not moved:
+            raise OSError(f"Hadoop did not move {source} to {target}")
+
+    def remove(self, path: str) -> None:
+        def delete(p: Any) -> None:
+            fs = self._fs(p)
+            if not fs.delete(p, True) and fs.exists(p):
+                raise OSError(f"Hadoop did not remove {path}")
+
+        self._call("remove", path, delete)
+
+    def unwritable(self, folder: str) -> str | None:
+        """Return why a local folder cannot take new files; None for other filesystems, whose
+        permissions the write itself checks."""
+        path = self._path(folder)
+        if str(self._fs(path).getUri().getScheme()) != "file":
+            return None
+        return local_unwritable(str(path.toUri().getPath()))
 
 
 def _uri(path: Path) -> str:
@@ -195,50 +243,115 @@ def score_spark(
     starting: SessionStart,
     started: float | None = None,
 ) -> Tally:
-    """Score the input on Spark into both outputs, each written under a temporary name first.
+    """Score the input on Spark into both outputs, written under hidden names and moved in as a
+    pair once both are whole (`OutputPair`).
 
     `started` (a perf_counter reading) is when the command began, for the start-up time.
     """
-    from pyspark.errors import PySparkException
-
     started = time.perf_counter() if started is None else started
     layout = Layout.of(version, keep)
     fmt = input_format(input_path)
-    staged: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="batch-model-") as scratch:
         # Exported while the session may still be starting.
         folder = export_folder(version, model, Path(scratch))
         spark = starting.get()
-        paths = HadoopPaths(spark)
-        try:
-            for target in (_uri(outputs.scored), _uri(outputs.rejects)):
-                parent = str(paths.path(target).getParent())
-                if not paths.exists(parent):
-                    raise UserError(
-                        f"output folder {parent} does not exist; create it or pick another path"
-                    )
-                staged[target] = paths.sibling(target, "partial")
-            spark.sparkContext.addFile(str(folder), recursive=True)
-            tally = Tally(engine=f"spark, {spark.sparkContext.master}")
-            tally.startup = time.perf_counter() - started
+        stopping = threading.Event()
+        run = functools.partial(
+            _run, spark, input_path, fmt, outputs, layout, folder, started, stopping
+        )
+        # The run goes on in a thread of its own, so a signal (which Python raises in the main
+        # thread) never cuts a py4j call short: py4j logs that with a traceback. This thread
+        # waits, and on a signal cancels the run's jobs until the run has removed what it wrote.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="spark-run") as runner:
+            running = runner.submit(run)
             try:
-                frame = read_input(spark, _uri(input_path), fmt)
-            except PySparkException as error:
-                raise UserError(f"input {input_path} cannot be read: {_first_line(error)}")
-            check_columns(frame.columns, layout, str(input_path))
-            shipped = {"model_dir": folder.name, "layout": layout, "csv": fmt == "csv"}
-            _score_passes(spark, frame, shipped, outputs, list(staged.values()), tally)
-            for target, source in staged.items():
-                paths.replace(source, target)
-        except BaseException:
-            for source in staged.values():
-                paths.remove(source)
-            raise
+                return running.result()
+            except KeyboardInterrupt as stop:
+                with signals_held():
+                    stopping.set()
+                    while not running.done():
+                        spark.sparkContext.cancelAllJobs()
+                        futures.wait([running], timeout=0.2)
+                error = running.exception()
+                if error is None:  # it had begun its commit, which a signal does not stop
+                    number = getattr(stop, "signal", signal.SIGINT)
+                    raise Interrupted(number, written=True) from None
+                if isinstance(error, LeftBehind):
+                    raise error from None
+                raise
+
+
+def _run(
+    spark: Any,
+    input_path: Path,
+    fmt: str,
+    outputs: Outputs,
+    layout: Layout,
+    folder: Path,
+    started: float,
+    stopping: threading.Event,
+) -> Tally:
+    from pyspark.errors import PySparkException
+
+    pair = OutputPair(_uri(outputs.scored), _uri(outputs.rejects), HadoopPaths(spark))
+    pruning = None
+    try:
+        notes = pair.prepare()
+        spark.sparkContext.addFile(str(folder), recursive=True)
+        tally = Tally(engine=f"spark, {spark.sparkContext.master}")
+        tally.startup = time.perf_counter() - started
+        pruning = spark.conf.get(CSV_PRUNING)
+        spark.conf.set(CSV_PRUNING, "false")
+        try:
+            frame = read_input(spark, _uri(input_path), fmt)
+        except PySparkException as error:
+            raise UserError(f"input {input_path} cannot be read: {_first_line(error)}")
+        check_columns(frame.columns, layout, str(input_path))
+        shipped = {"model_dir": folder.name, "layout": layout, "csv": fmt == "csv"}
+        # Scored rows first: OutputPair relies on that order.
+        _score_passes(spark, frame, shipped, outputs, list(pair.staged), tally, stopping)
+        _stop_if(stopping)
+        notes += pair.commit()
+    except BaseException as error:
+        _wait_for_tasks(spark)
+        pair.discard(error)
+        raise
+    finally:
+        if pruning is not None:
+            spark.conf.set(CSV_PRUNING, pruning)  # the session may outlive the run
+    tally.notes = notes
     return tally
 
 
+def _stop_if(stopping: threading.Event) -> None:
+    if stopping.is_set():
+        raise KeyboardInterrupt
+
+
+def _wait_for_tasks(spark: Any, timeout: float = 60) -> None:
+    """Wait until no task runs: a task of a failed or cancelled job may still be writing its
+    part, and would make the partial output again after it was removed."""
+    from py4j.protocol import Py4JError
+
+    try:
+        tracker = spark.sparkContext._jsc.sc().statusTracker()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not sum(executor.numRunningTasks() for executor in tracker.getExecutorInfos()):
+                return
+            time.sleep(0.1)
+    except Py4JError:
+        return  # no JVM left: no task either
+
+
 def _score_passes(
-    spark: Any, frame: Any, shipped: dict, outputs: Outputs, staged: list[str], tally: Tally
+    spark: Any,
+    frame: Any,
+    shipped: dict,
+    outputs: Outputs,
+    staged: list[str],
+    tally: Tally,
+    stopping: threading.Event,
 ) -> None:
     """Write the scored rows, then the rejects, and count them into `tally`."""
     from py4j.protocol import Py4JJavaError
@@ -282,10 +395,11 @@ def _score_passes(
             rejects = rejects.select("*", version_column).persist()
             grouped = rejects.groupBy(FAILED_EXPECTATIONS, FAILED_COLUMNS).count().collect()
             counts = Counter({(row[0], row[1]): int(row[2]) for row in grouped})
+        _stop_if(stopping)
         write(rejects, staged[1], outputs.rejects_format)
         rejects.unpersist()
     except Py4JJavaError as error:
-        raise UserError(f"the Spark job failed: {_java_cause(error)}")
+        raise _job_error(error) from None
     if sum(counts.values()) != rejected.value:
         raise UserError(
             f"the scoring pass rejected {rejected.value} rows but the rejects pass found "
@@ -319,6 +433,29 @@ def _cols(names: tuple[str, ...]) -> list[Any]:
 
 def _first_line(error: Exception) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+def _job_error(error: Any) -> UserError:
+    """Return the failed job as the user can fix it: the input file and its bad line, or the
+    innermost cause."""
+    messages = []
+    cause = error.java_exception
+    while cause is not None:
+        messages.append(str(cause.getMessage() or cause.toString()))
+        cause = cause.getCause()
+    text = "\n".join(messages)
+    read = re.search(r"while reading file (\S+?)\.(?:\s|$)", text)
+    where = read[1].removeprefix("file://") if read else None
+    record = re.search(r"Malformed CSV record: (.*?)(?: SQLSTATE|$)", text, re.MULTILINE)
+    if record:
+        return UserError(
+            f"input {where or 'file'} has a line whose fields do not match its header: "
+            f"{record[1]!r}; fix or remove that line (a value holding a comma needs double "
+            "quotes)"
+        )
+    if where is not None:
+        return UserError(f"input {where} cannot be read: {_java_cause(error)}")
+    return UserError(f"the Spark job failed: {_java_cause(error)}")
 
 
 def _java_cause(error: Any) -> str:

@@ -49,6 +49,14 @@ PANDAS_WARNING = "ignore:PySpark does not yet fully support pandas:FutureWarning
 SHORT_RUN = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 # The JVM reports every class it cannot archive (old bytecode versions) as a warning.
 QUIET_CDS = "-Xlog:cds=off -Xlog:cds+dynamic=off"
+# A failed or cancelled job is reported once, on the batch's one line (`_job_error` in
+# scripts/batch/spark.py); these log it again at ERROR, each with its Java stack.
+FAILURE_LOGGERS = (
+    "org.apache.spark.executor.Executor",
+    "org.apache.spark.scheduler.TaskSetManager",
+    "org.apache.spark.sql.execution.datasources.FileFormatWriter",
+    "org.apache.spark.util.Utils",  # "Aborting task"
+)
 
 
 def cache_folder() -> Path:
@@ -161,6 +169,9 @@ def session(master: str | None, workers: int, conf: list[str]) -> tuple[Any, Jvm
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    log4j = spark.sparkContext._jvm.org.apache.logging.log4j
+    for name in FAILURE_LOGGERS:
+        log4j.core.config.Configurator.setLevel(name, log4j.Level.OFF)
     return spark, jvm
 
 

@@ -5,7 +5,6 @@ running service answers for the same records."""
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import pandas as pd
@@ -16,29 +15,17 @@ from support.datasets import mixed_frame
 
 from scripts.batch.cli import main
 from scripts.batch.spark import parquet_schema
-from scripts.batch.spark_session import SessionStart
 from scripts.pipeline.params import PROJECT_ROOT
 from scripts.tools.harness.bento_process import BentoServer
 from service.model.store import load_model_version
 from service.scoring.predictor import PipelinePredictor
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("spark")]
 
 BETWEEN = "expect_column_values_to_be_between"
 NOT_NULL = "expect_column_values_to_not_be_null"
 IN_SET = "expect_column_values_to_be_in_set"
 TYPE_RULE = "expect_column_values_to_be_in_type_list"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def spark():
-    """One local[2] session for every Spark run in this module, stopped at the end."""
-    environment = dict(os.environ)
-    starting = SessionStart(None, 2, [])
-    yield starting.get()
-    starting.stop()
-    os.environ.clear()
-    os.environ.update(environment)  # PYSPARK_PYTHON, SPARK_LOCAL_IP, PYTHONWARNINGS
 
 
 def _iris_with_bad_rows() -> tuple[pd.DataFrame, list[list]]:

@@ -1,4 +1,5 @@
-"""Batch scoring's plumbing without a model: formats, paths, staged writes, the rule counts."""
+"""Batch scoring's plumbing without a model: formats, paths, the rule counts (the output pair's
+commit is in test_output_pair.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 from pandas._libs.parsers import STR_NA_VALUES
 
-from scripts.batch.files import Staged, default_rejects, format_of, input_parts
+from scripts.batch.files import default_rejects, format_of, input_parts
 from service.errors import UserError
 from service.model.schema import Feature, FeatureSchema
 from service.scoring.batch import CSV_NULLS, SEPARATOR, Layout, rule_counts
@@ -60,30 +61,6 @@ def test_a_missing_input_is_named(tmp_path):
 def test_rejects_go_beside_the_output_by_default(tmp_path):
     assert default_rejects(tmp_path / "scores.parquet") == tmp_path / "scores.rejects.parquet"
     assert default_rejects(tmp_path / "out.csv") == tmp_path / "out.rejects.csv"
-
-
-def test_a_staged_output_appears_only_on_commit_and_replaces_the_old_one(tmp_path):
-    target = tmp_path / "scores.parquet"
-    target.mkdir()  # a previous Spark run left a folder of parts
-    (target / "part-0.parquet").write_text("old")
-    staged = Staged(target)
-    staged.temporary.write_text("new")
-    assert (target / "part-0.parquet").read_text() == "old"
-    staged.commit()
-    assert target.read_text() == "new"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.parquet"]
-
-
-def test_a_discarded_output_leaves_nothing(tmp_path):
-    staged = Staged(tmp_path / "scores.csv")
-    staged.temporary.write_text("half")
-    staged.discard()
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_a_staged_output_needs_its_folder(tmp_path):
-    with pytest.raises(UserError, match="output folder .*nowhere does not exist"):
-        Staged(tmp_path / "nowhere" / "scores.csv")
 
 
 def test_a_row_breaking_two_rules_counts_once_for_each():
