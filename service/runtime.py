@@ -129,11 +129,13 @@ class Runtime:
 
     # -- per request ---------------------------------------------------------------------------
 
-    def score(self, columns: Batch, endpoint: str) -> tuple[Served, Scored | Rejection]:
-        """Return the version this request goes to and its answer, once recorded: live accuracy,
-        the shadow candidate, the prediction log."""
+    def score(
+        self, columns: Batch, endpoint: str, served: Served | None = None
+    ) -> tuple[Served, Scored | Rejection]:
+        """Return the version this request goes to (`served`, when the client named it) and its
+        answer, once recorded: live accuracy, the shadow candidate, the prediction log."""
         request = current_request()
-        served = self.policy.route(request.client_id)
+        served = self.policy.route(request.client_id) if served is None else served
         request.answered_by = served.tag
         scored = served.score(columns)
         if isinstance(scored, Rejection):
@@ -147,7 +149,16 @@ class Runtime:
             self.main.monitor.observe_parse(seconds)
 
     def reject(self, rejection: Rejection, endpoint: str, served: Served | None = None) -> Response:
-        """Return the 4xx for `rejection`, once counted, sampled into the log and logged."""
+        """Return the 4xx for `rejection`, once recorded (`record_rejection`)."""
+        self.record_rejection(rejection, endpoint, served)
+        limits = self.settings.limits
+        body = rejection.body(limits.max_error_failures, limits.max_echo_chars)
+        return json_response(body, status_code=rejection.status)
+
+    def record_rejection(
+        self, rejection: Rejection, endpoint: str, served: Served | None = None
+    ) -> None:
+        """Count `rejection`, sample it into the rejection log, write it to the prediction log."""
         served = self.main if served is None else served
         request = current_request()
         request.answered_by = served.tag
@@ -155,9 +166,6 @@ class Runtime:
         served.rejected(rejection)
         if self.prediction_log is not None and endpoint != "/feedback":
             self.prediction_log.rejected(request.request_id, endpoint, served.tag, rejection)
-        limits = self.settings.limits
-        body = rejection.body(limits.max_error_failures, limits.max_echo_chars)
-        return json_response(body, status_code=rejection.status)
 
     def record_feedback(self, items: list[Feedback]) -> dict:
         """Return what /feedback answers, once the labels are counted and logged."""

@@ -9,6 +9,8 @@ Each endpoint reads top to bottom through these modules:
 - validate and predict: `scoring/core.py`, the one scoring core (`validation/`, then
   `scoring/predictor.py`)
 - answer: `http/response_body.py`; every 4xx is a `validation.results.Rejection`
+- the Open Inference Protocol (KServe V2): `open_inference/routes.py`, mounted beside the
+  endpoints below, turns tensors (`open_inference/tensors.py`) into the same calls
 - traffic: `traffic/policy.py` picks the version that answers (the main one alone, a shadow
   candidate beside it, or a split) out of `traffic/candidate.py`
 - observe: `observe/monitoring.py` times the stages and counts classes and drift bins for
@@ -41,9 +43,11 @@ from service.http.api_models import (
     predict_output_spec,
 )
 from service.http.auth import ApiKeyMiddleware
+from service.http.bentoml_fixes import count_paths
 from service.http.body_limit import BodyLimitMiddleware
 from service.http.request_context import RequestContextMiddleware
 from service.http.response_body import json_response, prediction_body, prediction_csv
+from service.open_inference.routes import open_inference_app
 from service.runtime import Runtime
 from service.settings import env_flag
 from service.validation.results import Rejection
@@ -54,6 +58,10 @@ logging.getLogger("python_multipart").setLevel(logging.ERROR)
 # Built at import: the input specs, and so /docs, come from the stored feature schema, and
 # `bentoml build` reads the model versions off the class.
 RUNTIME = Runtime.from_env()
+# Mounted at the root, its routes under /v2: mounted at /v2, a GET /v2 would be a redirect,
+# which tritonclient does not follow.
+OPEN_INFERENCE, OPEN_INFERENCE_PATHS = open_inference_app(RUNTIME)
+count_paths(OPEN_INFERENCE_PATHS)
 
 
 @bentoml.service(
@@ -63,6 +71,7 @@ RUNTIME = Runtime.from_env()
     # One line per request filled a disk; rejections are sampled by RejectionLog instead.
     logging={"access": {"enabled": env_flag("ACCESS_LOG")}},
 )
+@bentoml.asgi_app(OPEN_INFERENCE, path="/")
 class ModelService:
     # Declares the model versions for `bentoml build`, which packs them into the bento.
     model = bentoml.models.BentoModel(RUNTIME.version.tag)

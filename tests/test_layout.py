@@ -74,6 +74,7 @@ def test_service_never_imports_scripts_or_notebooks():
 CORE = ("service.model", "service.scoring", "service.validation")
 SERVING_ONLY = (
     "service.http",
+    "service.open_inference",
     "service.observe",
     "service.traffic",
     "service.runtime",

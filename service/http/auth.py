@@ -24,8 +24,9 @@ from service.settings import env_flag
 
 logger = logging.getLogger("bentoml.model_service")
 
-# Probes must answer without a key, or Kubernetes restarts every pod.
-OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz"})
+# Probes must answer without a key, or Kubernetes restarts every pod; the Open Inference
+# Protocol's health endpoints are probes too.
+OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/v2/health/live", "/v2/health/ready"})
 DOCS_PATHS = frozenset({"/", "/docs.json", "/schema.json"})
 DOCS_PREFIXES = ("/static_content/",)
 # How often a key file is checked for rotation; a stat per request would be I/O on the hot path.

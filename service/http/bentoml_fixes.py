@@ -82,6 +82,15 @@ TimeoutMiddleware.__call__ = _call_with_cancelled_timer
 FIXED_ROUTES = frozenset(
     {"/", "/docs.json", "/schema.json", "/livez", "/readyz", "/healthz", "/metrics"}
 )
+# Other paths a mounted app answers, fixed at start-up (count_paths).
+MOUNTED_ROUTES: set[str] = set()
+
+
+def count_paths(paths: list[str]) -> None:
+    """Let BentoML's request metrics count these paths of a mounted app too."""
+    MOUNTED_ROUTES.update(paths)
+
+
 _record_traffic = getattr(
     RunnerTrafficMetricsMiddleware.__call__,
     "__wrapped_original__",
@@ -93,7 +102,9 @@ async def _record_known_routes_only(self, scope, receive, send) -> None:
     if scope["type"] == "http":
         known = getattr(self, "_known_routes", None)
         if known is None:
-            known = self._known_routes = FIXED_ROUTES | set(server_context.service_routes)
+            known = self._known_routes = (
+                FIXED_ROUTES | MOUNTED_ROUTES | set(server_context.service_routes)
+            )
         if scope["path"] not in known:
             return await self.app(scope, receive, send)
     return await _record_traffic(self, scope, receive, send)
