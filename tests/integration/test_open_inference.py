@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import time
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -298,3 +299,41 @@ def test_the_documented_tritonclient_call_runs(served, capsys):
     exec(compile(snippet, "docs/open-inference.md", "exec"), {})
     printed = capsys.readouterr().out.splitlines()
     assert printed[0] == "[b'setosa' b'virginica']"
+
+
+def test_the_protocols_own_schema_and_client_take_the_answers(served):
+    # open-inference-openapi: the protocol's OpenAPI document as pydantic models and a client
+    # generated from it, so every answer below is parsed against the protocol's schema.
+    from open_inference.openapi.client import OpenInferenceClient
+    from open_inference.openapi.core.api_error import ApiError
+    from open_inference.openapi.errors import BadRequestError
+    from open_inference.openapi.types import InferenceRequest, RequestInput
+
+    client = OpenInferenceClient(
+        base_url=served.server.url, httpx_client=httpx.Client(headers=served.headers, timeout=30)
+    )
+    client.check_server_liveness()
+    client.check_model_readiness(served.name)
+    assert client.read_server_metadata().extensions == ["binary_tensor_data"]
+    metadata = client.read_model_version_metadata(served.name, served.version_id)
+    assert [tensor.name for tensor in metadata.inputs] == served.version.schema.names
+    frame = served.records(40).dropna().head(6)  # the schema's data has no null
+    request = InferenceRequest(
+        id="schema-1",
+        inputs=[RequestInput(**tensor) for tensor in json_tensors(frame, served.version.schema)],
+    )
+    answer = client.model_infer(served.name, request=request)
+    assert answer.id == "schema-1" and answer.model_version == served.version_id
+    assert answer.outputs[0].data.__root__ == served.predict(frame)["predictions"]
+    bad = frame.copy()
+    numeric = next(f.name for f in served.version.schema.features if f.kind == "numeric")
+    bad.loc[bad.index[0], numeric] = 1e9
+    request = InferenceRequest(
+        inputs=[RequestInput(**tensor) for tensor in json_tensors(bad, served.version.schema)]
+    )
+    with pytest.raises(BadRequestError) as refused:
+        client.model_infer(served.name, request=request)
+    assert "row 0 is not" in refused.value.body["error"]
+    with pytest.raises(ApiError) as missing:
+        client.read_model_metadata("no-such-model")
+    assert missing.value.status_code == 404 and "not served here" in missing.value.body["error"]
