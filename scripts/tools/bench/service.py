@@ -65,6 +65,12 @@ SERVERS = {
     "constant BentoML endpoint": ("scripts.tools.bench.baseline:ConstantService", {}, {}),
     "floor: uvicorn + starlette + ONNX": ("scripts.tools.bench.floor:app", {}, {}),
 }
+# The same records asked of the shipped service's own process over the Open Inference Protocol:
+# label: how the tensors are sent (tritonclient sends binary by default).
+PROTOCOL = {
+    "service, /v2 infer, JSON tensors": "json",
+    "service, /v2 infer, binary tensors": "binary",
+}
 FLOOR = "floor: uvicorn + starlette + ONNX"
 BASE = "constant BentoML endpoint"
 SERVICE = "service (compiled + ONNX)"
@@ -74,6 +80,7 @@ OVERHEADS = (
     (SERVICE, "service, monitoring off"),
     ("service, prediction log on", SERVICE),
     ("service, shadow candidate", SERVICE),
+    *((label, SERVICE) for label in PROTOCOL),
 )
 
 
@@ -109,7 +116,12 @@ def sample_records(tag: str, rows: int, seed: int = 0) -> list[dict]:
 
 
 def wrk(
-    url: str, body_file: Path, connections: int, seconds: int, headers: dict | None = None
+    url: str,
+    body_file: Path,
+    connections: int,
+    seconds: int,
+    headers: dict | None = None,
+    path: str = "/predict",
 ) -> dict:
     """Return p50, p99 (ms) and requests/s from one wrk run."""
     script = body_file.with_suffix(".lua")
@@ -135,7 +147,7 @@ def wrk(
             "--latency",
             "-s",
             str(script),
-            url + "/predict",
+            url + path,
         ],
         capture_output=True,
         text=True,
@@ -240,6 +252,55 @@ class Bench:
     log_dir: Path | None
     row: dict = field(default_factory=dict)
     runs: dict[str, list[dict]] = field(default_factory=lambda: {"c1": [], "c8": []})
+    path: str = "/predict"
+    body_file: Path | None = None  # None: the one-row /predict body every server gets
+    shares_server: bool = False  # another Bench started it, soaks and stops it
+
+
+def protocol_bench(service: Bench, label: str, tag: str, folder: Path) -> Bench:
+    """Return a Bench that asks the running `service` the same record over /v2 infer."""
+    import tritonclient.http as triton
+
+    from service.model.store import load_model_version
+
+    schema = load_model_version(tag).schema
+    (record,) = sample_records(tag, 1)
+    name = tag.partition(":")[0]
+    headers = dict(service.headers)
+    body_file = folder / f"{PROTOCOL[label]}_tensors.body"
+    if PROTOCOL[label] == "json":
+        inputs = [
+            {
+                "name": f.name,
+                "datatype": "FP64" if f.kind == "numeric" else "BYTES",
+                "shape": [1],
+                "data": [record[f.name]],
+            }
+            for f in schema.features
+        ]
+        body_file.write_text(json.dumps({"inputs": inputs}))
+    else:
+        tensors = []
+        for f in schema.features:
+            numeric = f.kind == "numeric"
+            tensor = triton.InferInput(f.name, [1], "FP64" if numeric else "BYTES")
+            value = record[f.name]
+            tensor.set_data_from_numpy(
+                np.array([np.nan if value is None else value], dtype=np.float64)
+                if numeric
+                else np.array([value], dtype=object)
+            )
+            tensors.append(tensor)
+        body, header_length = triton.InferenceServerClient.generate_request_body(tensors)
+        body_file.write_bytes(body)
+        headers["Inference-Header-Content-Length"] = str(header_length)
+    bench = Bench(label, service.server, headers, None, dict(service.row), shares_server=True)
+    bench.path, bench.body_file = f"/v2/models/{name}/infer", body_file
+    answer = requests.post(
+        service.server.url + bench.path, data=body_file.read_bytes(), headers=headers, timeout=30
+    )
+    answer.raise_for_status()
+    return bench
 
 
 def own_home() -> str:
@@ -287,7 +348,12 @@ def measure(benches: list[Bench], body_file: Path, args) -> None:
         for connections in (1, 8):
             for bench in benches:
                 figures = wrk(
-                    bench.server.url, body_file, connections, args.duration, bench.headers
+                    bench.server.url,
+                    bench.body_file or body_file,
+                    connections,
+                    args.duration,
+                    bench.headers,
+                    bench.path,
                 )
                 bench.runs[f"c{connections}"].append(figures)
         print(f"  round {number + 1} of {args.rounds}: done", file=sys.stderr)
@@ -314,17 +380,30 @@ def bench_all(chosen: dict, tag: str, body_file: Path, args) -> dict[str, dict]:
     try:
         for label, (target, env, headers) in chosen.items():
             benches.append(start_one(label, target, env, headers, tag, body_file))
+            if label == SERVICE:
+                benches += [
+                    protocol_bench(benches[-1], name, tag, body_file.parent) for name in PROTOCOL
+                ]
         measure(benches, body_file, args)
         for bench in benches:
-            soak(bench, body_file, args)
+            if not bench.shares_server:
+                soak(bench, body_file, args)
     finally:
         for bench in benches:
-            bench.server.stop()
+            if not bench.shares_server:
+                bench.server.stop()
     for bench in benches:
+        if bench.shares_server:
+            bench.row["rss_after_soak_mib"] = results_of(benches, SERVICE)["rss_after_soak_mib"]
+            continue
         target, env, _ = chosen[bench.label]
         if target.startswith("service.") and not env:
             bench.row["server_side_ms"] = server_side_ms(env, tag)
     return {bench.label: bench.row for bench in benches}
+
+
+def results_of(benches: list[Bench], label: str) -> dict:
+    return next(bench.row for bench in benches if bench.label == label)
 
 
 def prediction_log_check(url: str, log_dir: Path, settle_s: float = 10.0) -> dict:
@@ -358,9 +437,11 @@ def overheads(results: dict[str, dict]) -> list[str]:
     for label, against in OVERHEADS:
         if label in results and against in results:
             with_it, without = results[label]["c1_p50_ms"], results[against]["c1_p50_ms"]
+            rps, rps_without = results[label]["c8_rps"], results[against]["c8_rps"]
             lines.append(
                 f"  {label} against {against}: p50 {with_it:.3f} against {without:.3f} ms "
-                f"({(with_it / without - 1) * 100:+.1f}%)"
+                f"({(with_it / without - 1) * 100:+.1f}%), {rps:.0f} against "
+                f"{rps_without:.0f} req/s at 8 connections ({(rps / rps_without - 1) * 100:+.1f}%)"
             )
     return lines
 
