@@ -122,16 +122,6 @@ class Chunk:
 def score_chunk(scorer: Scorer, frame: pd.DataFrame, *, predict: bool = True) -> Chunk:
     """Return the verdict on every row of `frame` and, unless told not to, the valid ones'
     predictions."""
-    if not len(frame):
-        # A header-only file, or an empty Parquet row group: nothing to judge. The core's
-        # `score_rows` does not take an empty batch (its outcomes do not line up with the suite).
-        return Chunk(
-            valid=np.ones(0, dtype=bool),
-            labels=np.empty(0, dtype=object),
-            probabilities=np.empty((0, len(scorer.classes)), dtype=np.float64),
-            failed_expectations=_joined([]),
-            failed_columns=_joined([]),
-        )
     scores = scorer.score_rows(frame, predict=predict)
     rejected = np.flatnonzero(~scores.valid)
     expectations: list[list[str]] = [[] for _ in rejected]

@@ -139,10 +139,18 @@ class Scorer:
         are worked out; labels and probabilities are empty.
         """
         rows = len(frame)
+        if not rows:
+            # A header-only file, or an empty Parquet row group: nothing to judge.
+            return RowScores(
+                np.ones(0, dtype=bool),
+                [],
+                np.empty(0, dtype=object),
+                np.empty((0, len(self.classes)), dtype=np.float64),
+            )
         columns, failures = self._batch_columns(frame)
         not_numbers = {failure.column: failure.rows for failure in failures}
         view = FrameView(columns)
-        outcomes = self._outcomes(columns) if rows else []
+        outcomes = self._outcomes(columns)
         for spec, outcome in zip(self._specs, outcomes, strict=True):
             unexpected = np.asarray(outcome.unexpected_rows, dtype=np.intp)
             if outcome.success and (not len(unexpected) or spec.kwargs.get("mostly", 1) == 0):
