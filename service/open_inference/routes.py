@@ -21,6 +21,7 @@ from service.open_inference.tensors import (
     PROBABILITIES,
     TEXT_DTYPE,
     TensorParser,
+    label_datatype,
     output_names,
     response_tensors,
 )
@@ -120,8 +121,7 @@ class OpenInference:
             }
             for feature in self.runtime.version.schema.features
         ]
-        numbered = all(isinstance(label, int) for label in self.classes)
-        outputs = [{"name": LABEL, "datatype": "INT64" if numbered else TEXT_DTYPE, "shape": [-1]}]
+        outputs = [{"name": LABEL, "datatype": label_datatype(self.classes), "shape": [-1]}]
         outputs.append(
             {"name": PROBABILITIES, "datatype": "FP64", "shape": [-1, len(self.classes)]}
         )

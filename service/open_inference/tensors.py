@@ -432,6 +432,11 @@ def excerpt_json(value: object, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def label_datatype(classes: Sequence) -> str:
+    """Return the `label` output's datatype: INT64 for integer classes, else BYTES."""
+    return "INT64" if all(isinstance(c, (int, np.integer)) for c in classes) else TEXT_DTYPE
+
+
 def response_tensors(
     requested: Sequence[Requested],
     classes: Sequence,
@@ -441,7 +446,7 @@ def response_tensors(
     """Return the output tensors the request asked for and, in order, the binary data of those
     it asked for as binary."""
     rows = len(labels)
-    numbered = all(isinstance(label, (int, np.integer)) for label in classes)
+    numbered = label_datatype(classes) == "INT64"
     tensors, chunks = [], []
     for output in requested:
         if output.name == LABEL:
