@@ -254,6 +254,20 @@ def drift_row() -> list:
         ),
         *psi_steps,
     )
+    prediction_psi = threshold_lines(
+        graph(
+            "Prediction drift (PSI)",
+            "Population stability index of the model's answers (a classifier's classes, a "
+            "regressor's values in the quantile bins of its held-out predictions) against its "
+            "answers on the held-out rows. It often moves before labels return. PredictionDrift "
+            "fires when the hour is above 0.2 for 15 minutes over at least 1,000 rows.",
+            "none",
+            query(f"model_service:prediction_psi:1h{{{JOB}}}", "1 hour {{model}}"),
+            query(f"model_service:prediction_psi:15m{{{JOB}}}", "15 minutes {{model}}", "B"),
+        ),
+        (None, "transparent"),
+        (0.2, "red"),
+    )
     window_rows = threshold_lines(
         graph(
             "Rows in the drift windows",
@@ -278,12 +292,12 @@ def drift_row() -> list:
             "{{bin}} training",
             "B",
         ),
-    )
-    return [psi_15m, psi_1h, window_rows, bins]
+    ).span(24)  # the fifth panel of the row: the full width, not half a row left empty
+    return [psi_15m, psi_1h, prediction_psi, window_rows, bins]
 
 
 def candidate_row() -> list:
-    """Live accuracy from /feedback, and a shadow candidate against the main model."""
+    """Live accuracy and error from /feedback, and a shadow candidate against the main model."""
     accuracy = graph(
         "Live accuracy, 6 hours",
         "Labels sent to /feedback that matched the prediction, by model, against the model's "
@@ -291,6 +305,17 @@ def candidate_row() -> list:
         "percentunit",
         query(f"model_service:live_accuracy:6h{{{JOB}}}", "live {{model}}"),
         query(f"model_service:heldout_accuracy{{{JOB}}}", "heldout {{model}}", "B"),
+    )
+    error = graph(
+        "Live regression error, 6 hours: RMSE and MAE",
+        "For a regressor: the error of the predictions whose true value came back through "
+        "/feedback, against the model's held-out RMSE and MAE (heldout). LiveErrorHigh fires "
+        "when live RMSE is more than 25% above held-out RMSE over at least 200 rows.",
+        "none",
+        query(f"model_service:live_rmse:6h{{{JOB}}}", "live RMSE {{model}}"),
+        query(f"model_service:live_mae:6h{{{JOB}}}", "live MAE {{model}}", "B"),
+        query(f"model_service:heldout_rmse{{{JOB}}}", "heldout RMSE {{model}}", "C"),
+        query(f"model_service:heldout_mae{{{JOB}}}", "heldout MAE {{model}}", "D"),
     )
     agreement = graph(
         "Shadow candidate: agreement and probability difference",
@@ -327,7 +352,7 @@ def candidate_row() -> list:
             "B",
         ),
     )
-    return [accuracy, agreement, shadow_work]
+    return [accuracy, error, agreement, shadow_work]
 
 
 def variable(name: str, label: str, expr: str) -> dashboard.QueryVariable:

@@ -14,6 +14,7 @@ from scripts.pipeline.params import PROJECT_ROOT
 from scripts.tools.harness import prometheus_bin
 from scripts.tools.harness.promql import (
     EXPOSED,
+    REGRESSION_EXPOSED,
     dashboard_exprs,
     metric_names,
     recorded_names,
@@ -76,9 +77,14 @@ def test_every_query_parses(dashboard, tmp_path):
 def test_every_metric_a_query_reads_is_exposed_or_recorded(dashboard):
     recorded = recorded_names(yaml.safe_load(RULES.read_text()))
     read = set().union(*(metric_names(expr) for expr in dashboard_exprs(dashboard)))
-    unknown = read - EXPOSED - recorded
+    unknown = read - EXPOSED - REGRESSION_EXPOSED - recorded
     assert not unknown, f"the dashboard reads metrics nobody exposes or records: {sorted(unknown)}"
-    assert {"model_service:feature_psi:15m", "model_service_predictions_total"} <= read
+    assert {
+        "model_service:feature_psi:15m",
+        "model_service:prediction_psi:1h",
+        "model_service:live_rmse:6h",
+        "model_service_predictions_total",
+    } <= read
 
 
 def test_the_dashboard_shows_what_operations_asked_for(dashboard):
@@ -90,6 +96,9 @@ def test_the_dashboard_shows_what_operations_asked_for(dashboard):
         ("failed expectations", "rule", "column"),
         ("predictions by class",),
         ("psi per feature",),
+        ("prediction drift", "psi"),
+        ("live accuracy",),
+        ("live regression error", "rmse", "mae"),
         ("model version",),
     ):
         assert any(all(w in t for w in words) for t in titles), f"no panel for {words}"

@@ -19,7 +19,13 @@ import yaml
 
 from scripts.pipeline.params import PROJECT_ROOT
 from scripts.tools.harness import prometheus_bin
-from scripts.tools.harness.promql import EXPOSED, metric_names, recorded_names, rule_exprs
+from scripts.tools.harness.promql import (
+    EXPOSED,
+    REGRESSION_EXPOSED,
+    metric_names,
+    recorded_names,
+    rule_exprs,
+)
 
 PROMETHEUS_DIR = PROJECT_ROOT / "deploy" / "prometheus"
 RULES = PROMETHEUS_DIR / "rules.yml"
@@ -34,7 +40,11 @@ ALERTS = {
     "NoTraffic",
     "ModelVersionChanged",
     "LiveAccuracyLow",
+    "LiveErrorHigh",
+    "PredictionDrift",
 }
+# Groups whose every recording rule the unit tests read directly.
+CHECKED_GROUPS = ("model_service_prediction_drift", "model_service_regression_error")
 
 needs_promtool = pytest.mark.skipif(
     PROMTOOL is None,
@@ -99,22 +109,40 @@ def test_every_alert_has_a_firing_case_and_a_quiet_case_in_the_unit_tests():
     assert quiet == ALERTS, f"no case where it must stay quiet for {ALERTS - quiet}"
 
 
-def test_the_unit_tests_check_psi_recording_rules():
-    psi_rules = {name for name in recorded_names(load(RULES)) if "psi" in name}
-    assert psi_rules == {"model_service:feature_psi:15m", "model_service:feature_psi:1h"}
-    tested = {
+def unit_tested_names() -> set[str]:
+    """Return the metric names the promql_expr_test checks of rules_test.yml read."""
+    return {
         name
         for case in load(RULES_TEST)["tests"]
         for check in case.get("promql_expr_test", [])
         for name in metric_names(check["expr"])
     }
-    assert psi_rules <= tested
+
+
+def test_the_unit_tests_check_psi_recording_rules():
+    psi_rules = {name for name in recorded_names(load(RULES)) if "psi" in name}
+    assert psi_rules == {
+        "model_service:feature_psi:15m",
+        "model_service:feature_psi:1h",
+        "model_service:prediction_psi:15m",
+        "model_service:prediction_psi:1h",
+    }
+    assert psi_rules <= unit_tested_names()
+
+
+@pytest.mark.parametrize("group", CHECKED_GROUPS)
+def test_the_unit_tests_check_every_recording_rule_of(group):
+    (rules,) = [g["rules"] for g in load(RULES)["groups"] if g["name"] == group]
+    recorded = {rule["record"] for rule in rules if "record" in rule}
+    assert recorded, f"group {group} records nothing"
+    untested = recorded - unit_tested_names()
+    assert not untested, f"no promql_expr_test reads {sorted(untested)}"
 
 
 def test_every_metric_the_rules_read_is_exposed_or_recorded():
     rules = load(RULES)
     read = set().union(*(metric_names(expr) for expr in rule_exprs(rules)))
-    unknown = read - EXPOSED - recorded_names(rules)
+    unknown = read - EXPOSED - REGRESSION_EXPOSED - recorded_names(rules)
     assert not unknown, f"rules read metrics nobody exposes or records: {sorted(unknown)}"
     # The lexer found the inputs, not nothing.
     assert {"model_service_drift_rows_total", "bentoml_service_request_total"} <= read
@@ -129,7 +157,25 @@ def test_metric_names_reads_selectors_but_not_labels_functions_or_durations():
 
 
 @needs_promtool
-def test_the_psi_rule_matches_the_service_psi_on_random_shares(tmp_path):
+@pytest.mark.parametrize(
+    ("counter", "gauge", "rule", "by"),
+    [
+        (
+            "model_service_drift_rows_total",
+            "model_service_drift_reference_share",
+            "model_service:feature_psi:15m",
+            'feature="f"',
+        ),
+        (
+            "model_service_prediction_bin_rows_total",
+            "model_service_prediction_reference_share",
+            "model_service:prediction_psi:15m",
+            'model="m:1"',
+        ),
+    ],
+    ids=["feature", "prediction"],
+)
+def test_the_psi_rule_matches_the_service_psi_on_random_shares(tmp_path, counter, gauge, rule, by):
     """The recording rule and service.observe.drift.psi give one PSI for the same counts."""
     drift = pytest.importorskip("service.observe.drift")
     rng = np.random.default_rng(7)
@@ -140,7 +186,7 @@ def test_the_psi_rule_matches_the_service_psi_on_random_shares(tmp_path):
     per_minute[2] = 0  # a bin no live row reached
     series = [
         {
-            "series": f'model_service_drift_rows_total{{job="j", feature="f", bin="b{i}"}}',
+            "series": f'{counter}{{job="j", {by}, bin="b{i}"}}',
             "values": f"0+{count}x30",
         }
         for i, count in enumerate(per_minute)
@@ -148,7 +194,7 @@ def test_the_psi_rule_matches_the_service_psi_on_random_shares(tmp_path):
     ]
     series += [
         {
-            "series": f'model_service_drift_reference_share{{job="j", feature="f", bin="b{i}"}}',
+            "series": f'{gauge}{{job="j", {by}, bin="b{i}"}}',
             "values": f"{float(share)!r}x30",
         }
         for i, share in enumerate(reference)
@@ -165,9 +211,9 @@ def test_the_psi_rule_matches_the_service_psi_on_random_shares(tmp_path):
                 "promql_expr_test": [
                     {
                         # 1 where the two agree to 1e-9 (sums in another order differ by ulps)
-                        "expr": f"abs(model_service:feature_psi:15m - {expected!r}) < bool 1e-9",
+                        "expr": f"abs({rule} - {expected!r}) < bool 1e-9",
                         "eval_time": "20m",
-                        "exp_samples": [{"labels": '{job="j", feature="f"}', "value": 1}],
+                        "exp_samples": [{"labels": f'{{job="j", {by}}}', "value": 1}],
                     }
                 ],
             }

@@ -27,7 +27,7 @@ import yaml
 from scripts.pipeline.params import PROJECT_ROOT
 from scripts.tools.harness import prometheus_bin
 from scripts.tools.harness.bento_process import BentoServer, free_port
-from scripts.tools.harness.promql import EXPOSED, dashboard_exprs
+from scripts.tools.harness.promql import EXPOSED, dashboard_exprs, regression_only
 
 pytestmark = [
     pytest.mark.integration,
@@ -333,6 +333,8 @@ def test_every_dashboard_query_runs_and_finds_series(stack, observed):
     _, prometheus = stack
     empty = []
     for expr in dashboard_exprs(json.loads(DASHBOARD.read_text())):
+        if regression_only(expr):
+            continue  # this stack serves a classifier: tests/integration/test_regression.py
         plain = (
             expr.replace("$__rate_interval", "5m").replace("$job", JOB).replace("$feature", SHIFTED)
         )

@@ -28,6 +28,8 @@ EXPOSED = frozenset(
         "model_service_model_info",
         "model_service_drift_rows_total",
         "model_service_drift_reference_share",
+        "model_service_prediction_bin_rows_total",
+        "model_service_prediction_reference_share",
         "model_service_live_labelled_total",
         "model_service_live_correct_total",
         "model_service_heldout_accuracy",
@@ -42,6 +44,32 @@ EXPOSED = frozenset(
         "bentoml_service_request_in_progress",
     }
 )
+# What only a regressor's /metrics has: a classifier's scrape lacks these, and so do the
+# recorded series and the dashboard queries built on them (REGRESSION_RECORDED).
+REGRESSION_EXPOSED = frozenset(
+    {
+        "model_service_live_error_rows_total",
+        "model_service_live_absolute_error_total",
+        "model_service_live_squared_error_total",
+        "model_service_heldout_rmse",
+        "model_service_heldout_mae",
+    }
+)
+REGRESSION_RECORDED_PREFIXES = (
+    "model_service:live_error",
+    "model_service:live_absolute_error",
+    "model_service:live_squared_error",
+    "model_service:live_mae",
+    "model_service:live_rmse",
+    "model_service:heldout_rmse",
+    "model_service:heldout_mae",
+)
+
+
+def regression_only(expr: str) -> bool:
+    """Return whether a query reads series only a regressor's service has."""
+    return any(name in expr for name in (*REGRESSION_EXPOSED, *REGRESSION_RECORDED_PREFIXES))
+
 
 _KEYWORDS = frozenset(
     {
