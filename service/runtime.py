@@ -116,7 +116,7 @@ class Runtime:
         self.log_fallbacks()
         for served in self.policy.answering:
             served.start()
-            self.live.start(served.tag, served.version.metadata.metrics.get("accuracy"))
+            self.live.start(served.tag, served.version.metadata.metrics)
         if self.prediction_log is not None:
             self.prediction_log.start()
         self.policy.start()

@@ -229,7 +229,9 @@ def check_columns(names: list[str], layout: Layout, where: str) -> None:
 def output_schemas(input_schema: pa.Schema, layout: Layout) -> tuple[pa.Schema, pa.Schema]:
     """Return the Arrow schemas of the scored output and the rejects."""
     carried = [input_schema.field(name).remove_metadata() for name in layout.carried]
-    label = pa.int64() if layout.integer_labels else pa.string()
+    label = (
+        pa.float64() if layout.regression else pa.int64() if layout.integer_labels else pa.string()
+    )
     scored = pa.schema(
         [
             *carried,

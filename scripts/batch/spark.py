@@ -197,7 +197,9 @@ def output_schemas(input_schema: Any, layout: Layout) -> tuple[Any, Any]:
 
     fields = {field.name: field for field in input_schema.fields}
     carried = [fields[name] for name in layout.carried]
-    label = LongType() if layout.integer_labels else StringType()
+    label = (
+        DoubleType() if layout.regression else LongType() if layout.integer_labels else StringType()
+    )
     scored = StructType(
         [
             *carried,

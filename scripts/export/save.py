@@ -11,11 +11,11 @@ import skops.io
 from scripts.export.lineage import lineage, portable_path
 from scripts.export.onnx_graph import export_onnx
 from scripts.export.suite_parity import suite_parity_report
+from scripts.pipeline.reference import BINS, prediction_reference
 from scripts.pipeline.rundir import RunDir
 from scripts.pipeline.training import load_pipeline, read_features, read_schema
 from service.model.store import save_model_version
 from service.model.version import (
-    HELD_OUT_METRICS,
     LINEAGE_FILE,
     METRICS_FILE,
     ONNX_FILE,
@@ -25,8 +25,10 @@ from service.model.version import (
     SCHEMA_FILE,
     SUITE_FILE,
     ModelMetadata,
+    held_out_metrics,
     version_labels,
 )
+from service.scoring.predictor import OnnxPredictor, PipelinePredictor
 
 
 def stage_model(run: RunDir, params: dict, repo: Path, run_id: str) -> ModelMetadata:
@@ -48,9 +50,17 @@ def stage_model(run: RunDir, params: dict, repo: Path, run_id: str) -> ModelMeta
         (run.schema, SCHEMA_FILE),
         (run.suite, SUITE_FILE),
         (run.reference, REFERENCE_FILE),
-        (run.metrics, METRICS_FILE),
     ):
         shutil.copy2(source, staging / file_name)
+    metrics = json.loads(run.metrics.read_text())
+    # What the served predictor answers on the held-out rows: the baseline of prediction drift.
+    served = (
+        OnnxPredictor(onnx["model"], schema) if serves_onnx else PipelinePredictor(pipeline, schema)
+    )
+    metrics["prediction_reference"] = prediction_reference(
+        served.predict(holdout)[0], list(schema.classes), int(params.get("drift_bins", BINS))
+    )
+    (staging / METRICS_FILE).write_text(json.dumps(metrics, indent=2))
     record = lineage(repo, Path(params["data_path"]), run_id)
     portable = {**params, "data_path": portable_path(Path(params["data_path"]), repo)}
     (staging / PARAMS_FILE).write_text(json.dumps(portable, indent=2))
@@ -58,13 +68,12 @@ def stage_model(run: RunDir, params: dict, repo: Path, run_id: str) -> ModelMeta
 
     suite = json.loads(run.suite.read_text())
     suite_parity = suite_parity_report(read_features(run.train_features, schema), suite)
-    metrics = json.loads(run.metrics.read_text())
     return ModelMetadata(
         serving_format="onnx" if serves_onnx else "skops",
         onnx=onnx["report"],
         skops_trusted=skops.io.get_untrusted_types(file=run.pipeline),
         classes=[str(c) for c in schema.classes],
-        metrics={name: metrics[name] for name in HELD_OUT_METRICS if name in metrics},
+        metrics={name: metrics[name] for name in held_out_metrics(schema.task) if name in metrics},
         run_id=run_id,
         git_commit=record["git_commit"] or "unknown",
         data_sha256=record["data_sha256"],

@@ -37,12 +37,13 @@ def promote_command(name: str, tag: str | None, force: bool) -> int:
         raise UserError(f"{name}:{version} is already the champion")
     passed = True
     if champion is not None:
-        rules = promotion_settings(load_params()).rules
+        settings = promotion_settings(load_params())
         try:
+            challenger = load_model_version(str(model.tag))
             comparison = comparison_for(
-                load_model_version(str(model.tag)),
+                challenger,
                 load_model_version(f"{name}:{champion}"),
-                rules,
+                settings.rules_for(challenger.schema.task),
                 PROJECT_ROOT,
             )
         except UserError as error:
@@ -57,7 +58,8 @@ def promote_command(name: str, tag: str | None, force: bool) -> int:
             print(
                 f"promotion refused: {model.tag} does not pass the promotion gate against "
                 f"{name}:{champion}:\n  " + "\n  ".join(comparison["reasons"]) + "\n"
-                "Rules: promotion.rules in params.yaml. FORCE=1 promotes anyway (and records it).",
+                "Rules: promotion.rules (a regressor's: promotion.regression_rules) in "
+                "params.yaml. FORCE=1 promotes anyway (and records it).",
                 file=sys.stderr,
             )
             return 1

@@ -16,12 +16,12 @@ import numpy as np
 import pandas as pd
 
 from scripts.lifecycle.promotion_rules import Rule, judge, promotion_settings
-from scripts.pipeline.evaluation import classification_metrics
+from scripts.pipeline.evaluation import classification_metrics, regression_metrics
 from scripts.pipeline.training import load_split, read_features
 from service.errors import UserError
 from service.model.aliases import CHAMPION
 from service.model.store import alias_file, load_model_version, model_versions
-from service.model.version import HELD_OUT_METRICS, ModelVersion, sha256_file
+from service.model.version import ModelVersion, held_out_metrics, sha256_file
 from service.scoring.core import Scorer
 
 FIRST_VERSION = "first version"
@@ -48,7 +48,13 @@ def recreated_holdout(version: ModelVersion, repo: Path) -> tuple[pd.DataFrame, 
             "be recreated. Restore the file, or pass FORCE=1 to promote without the gate"
         )
     params = version.params
-    split = load_split(path, params["target"], params["test_size"], params["random_state"])
+    split = load_split(
+        path,
+        params["target"],
+        params["test_size"],
+        params["random_state"],
+        version.schema.task,
+    )
     rows = split.holdout_features.assign(**{split.schema.target: split.holdout_labels})
     return rows.reset_index(drop=True), f"recreated from {recorded} (sha256 {digest[:12]}…)"
 
@@ -65,7 +71,9 @@ def score_version(version: ModelVersion, rows: pd.DataFrame) -> tuple[np.ndarray
     scorer = Scorer(version)
     verdicts = scorer.score_rows(rows)
     labels = np.full(len(rows), None, dtype=object)
-    labels[verdicts.valid] = [str(label) for label in verdicts.labels]
+    labels[verdicts.valid] = (
+        verdicts.labels.tolist() if scorer.regression else [str(label) for label in verdicts.labels]
+    )
     probabilities = np.full((len(rows), len(scorer.classes)), np.nan)
     probabilities[verdicts.valid] = verdicts.probabilities
     rejected = {
@@ -87,7 +95,13 @@ def compare(
 ) -> dict:
     """Return the comparison of two versions on `rows`, judged by `rules`."""
     target = challenger.schema.target
-    truth = rows[target].astype(str).to_numpy()
+    task = challenger.schema.task
+    if champion.schema.task != task:
+        raise UserError(
+            f"the challenger is a {task} model and the champion a {champion.schema.task} one: "
+            "the gate cannot compare them; FORCE=1 promotes"
+        )
+    truth = rows[target].to_numpy() if task == "regression" else rows[target].astype(str).to_numpy()
     scored = {}
     for role, version in (("challenger", challenger), ("champion", champion)):
         scored[role] = (version, *score_version(version, rows))
@@ -106,10 +120,13 @@ def compare(
         )
     metrics = {}
     for role, (_, labels, probabilities, _) in scored.items():
-        computed = classification_metrics(
-            pd.Series(truth[both]), labels[both], probabilities[both], classes[role]
-        )
-        metrics[role] = {name: computed[name] for name in HELD_OUT_METRICS}
+        if task == "regression":
+            computed = regression_metrics(truth[both], labels[both].astype(np.float64))
+        else:
+            computed = classification_metrics(
+                pd.Series(truth[both]), labels[both], probabilities[both], classes[role]
+            )
+        metrics[role] = {name: computed[name] for name in held_out_metrics(task)}
     verdicts = judge(rules, metrics["challenger"], metrics["champion"])
     return {
         "challenger": challenger.tag,
@@ -217,7 +234,7 @@ def gate_after_export(params: dict, tag: str, holdout: Path, comparison_path: Pa
                 challenger,
                 load_model_version(f"{name}:{champion}"),
                 read_features(holdout, challenger.schema),
-                settings.rules,
+                settings.rules_for(challenger.schema.task),
                 f"the run's held-out split ({holdout.name})",
             )
         except UserError as error:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from service.errors import UserError
-from service.model.version import HELD_OUT_METRICS
+from service.model.version import held_out_metrics
 
 # What scripts/pipeline/evaluation.py computes that a rule can name.
 RULE_KEYS = ("threshold", "min_absolute_change", "min_relative_change", "greater_is_better")
@@ -88,7 +88,25 @@ def _reaches(value: float, bound: float, sign: int) -> bool:
 @dataclass(frozen=True)
 class PromotionSettings:
     auto_promote: bool
-    rules: list[Rule]
+    rules: list[Rule]  # a classifier's
+    regression_rules: list[Rule]
+
+    def rules_for(self, task: str) -> list[Rule]:
+        return self.regression_rules if task == "regression" else self.rules
+
+
+DEFAULT_REGRESSION_RULES = {
+    "rmse": {"min_absolute_change": 0.0, "greater_is_better": False},
+    "mae": {"min_absolute_change": 0.0, "greater_is_better": False},
+}
+# Which `promotion` key holds the rules of each task, and the example its error shows.
+RULE_SETS = {
+    "rules": ("classification", "accuracy: {min_absolute_change: 0.0, greater_is_better: true}"),
+    "regression_rules": (
+        "regression",
+        "rmse: {min_absolute_change: 0.0, greater_is_better: false}",
+    ),
+}
 
 
 def promotion_settings(params: dict) -> PromotionSettings:
@@ -99,28 +117,33 @@ def promotion_settings(params: dict) -> PromotionSettings:
             "params.yaml needs a `promotion` mapping with `auto_promote` and `rules` "
             "(see the one shipped with the template)"
         )
-    unknown = sorted(set(raw) - {"auto_promote", "rules"})
+    unknown = sorted(set(raw) - {"auto_promote", *RULE_SETS})
     if unknown:
         raise UserError(
-            f"unknown promotion setting(s) {', '.join(unknown)}; known: auto_promote, rules"
+            f"unknown promotion setting(s) {', '.join(unknown)}; known: auto_promote, "
+            + ", ".join(RULE_SETS)
         )
     auto = raw.get("auto_promote", False)
     if not isinstance(auto, bool):
         raise UserError(f"promotion.auto_promote must be true or false, not {auto!r}")
-    rules = raw.get("rules")
-    if not isinstance(rules, dict) or not rules:
-        raise UserError(
-            "promotion.rules must map at least one metric to its rule, e.g. "
-            "accuracy: {min_absolute_change: 0.0, greater_is_better: true}"
-        )
-    return PromotionSettings(auto, [parse_rule(metric, rule) for metric, rule in rules.items()])
+    parsed = {}
+    for key, (task, example) in RULE_SETS.items():
+        # A params.yaml from before regression has no regression_rules: its errors must not grow.
+        rules = raw.get(key, DEFAULT_REGRESSION_RULES if key == "regression_rules" else None)
+        if not isinstance(rules, dict) or not rules:
+            raise UserError(
+                f"promotion.{key} must map at least one metric to its rule ({task}), e.g. {example}"
+            )
+        parsed[key] = [parse_rule(metric, rule, key) for metric, rule in rules.items()]
+    return PromotionSettings(auto, parsed["rules"], parsed["regression_rules"])
 
 
-def parse_rule(metric: str, rule: object) -> Rule:
-    """Return the rule for `metric`, or raise naming what is wrong with it."""
-    where = f"promotion.rules.{metric}"
-    if metric not in HELD_OUT_METRICS:
-        raise UserError(f"{where}: unknown metric; choose one of {', '.join(HELD_OUT_METRICS)}")
+def parse_rule(metric: str, rule: object, rule_set: str = "rules") -> Rule:
+    """Return the rule for `metric` in `promotion.<rule_set>`, or raise naming what is wrong."""
+    where = f"promotion.{rule_set}.{metric}"
+    known = held_out_metrics(RULE_SETS[rule_set][0])
+    if metric not in known:
+        raise UserError(f"{where}: unknown metric; choose one of {', '.join(known)}")
     if not isinstance(rule, dict):
         raise UserError(f"{where} must be a mapping of {', '.join(RULE_KEYS)}")
     unknown = sorted(set(rule) - set(RULE_KEYS))

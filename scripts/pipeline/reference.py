@@ -48,25 +48,7 @@ def reference_statistics(
         present = column.dropna()
         if feature.kind == "numeric":
             values = present.astype("float64").to_numpy()
-            edges = quantile_edges(values, bins)
-            found = max(len(edges) - 1, 1)
-            # Counted by the service's own binning, so live and training shares match.
-            counts = np.bincount(
-                numeric_bins(feature.name, _unbinned(edges, found)).bin_of(values),
-                minlength=found,
-            )[:found]
-            stats[feature.name] = {
-                "kind": "numeric",
-                "count": int(len(values)),
-                "null_share": null_share,
-                "mean": float(values.mean()),
-                "std": float(values.std()),
-                "min": float(values.min()),
-                "max": float(values.max()),
-                "bin_edges": [float(edge) for edge in edges],
-                "bin_shares": [float(c) / max(len(values), 1) for c in counts],
-                "cdf": ecdf_points(values, cdf_points),
-            }
+            stats[feature.name] = numeric_statistics(values, null_share, bins, cdf_points)
         else:
             shares = present.astype(str).value_counts(normalize=True).sort_index()
             stats[feature.name] = {
@@ -77,6 +59,49 @@ def reference_statistics(
                 "max_bins": max_category_bins,
             }
     return stats
+
+
+def numeric_statistics(
+    values: np.ndarray, null_share: float, bins: int = BINS, cdf_points: int = CDF_POINTS
+) -> dict:
+    """Return the statistics of one numeric column's present values: moments, quantile bins
+    with their shares (counted by the service's own binning), and the ECDF."""
+    edges = quantile_edges(values, bins)
+    found = max(len(edges) - 1, 1)
+    # Counted by the service's own binning, so live and training shares match.
+    counts = np.bincount(numeric_bins("", _unbinned(edges, found)).bin_of(values), minlength=found)[
+        :found
+    ]
+    return {
+        "kind": "numeric",
+        "count": int(len(values)),
+        "null_share": null_share,
+        "mean": float(values.mean()),
+        "std": float(values.std()),
+        "min": float(values.min()),
+        "max": float(values.max()),
+        "bin_edges": [float(edge) for edge in edges],
+        "bin_shares": [float(c) / max(len(values), 1) for c in counts],
+        "cdf": ecdf_points(values, cdf_points),
+    }
+
+
+def prediction_reference(predicted: np.ndarray, classes: list, bins: int = BINS) -> dict:
+    """Return what the model answered on the held-out rows, binned as live answers are counted:
+    the share of each class (every class, predicted or not), or a regressor's values in
+    quantile bins. The baseline of prediction drift."""
+    if not classes:
+        return numeric_statistics(np.asarray(predicted, dtype=np.float64), 0.0, bins)
+    names = np.asarray(predicted).astype(str)
+    total = max(len(names), 1)
+    return {
+        "kind": "categorical",
+        "count": int(len(names)),
+        "null_share": 0.0,
+        "category_shares": {str(c): float(np.sum(names == str(c))) / total for c in classes},
+        # One bin per class: none shares the "other" bin.
+        "max_bins": len(classes) + 1,
+    }
 
 
 def ecdf_points(values: np.ndarray, points: int) -> dict:

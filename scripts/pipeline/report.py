@@ -24,6 +24,7 @@ from service.model.version import (
     PARAMS_FILE,
     PIPELINE_FILE,
     REFERENCE_FILE,
+    REGRESSION_METRICS,
     SCHEMA_FILE,
     SUITE_FILE,
 )
@@ -48,7 +49,7 @@ def write_index(
     metrics = json.loads(run.metrics.read_text()) if run.metrics.exists() else {}
     metric_rows = "".join(
         f"<tr><td>{name}</td><td>{metrics[name]:.4f}</td></tr>"
-        for name in HELD_OUT_METRICS
+        for name in (*HELD_OUT_METRICS, *REGRESSION_METRICS)
         if isinstance(metrics.get(name), int | float)
     )
     links = "".join(
@@ -62,7 +63,12 @@ def write_index(
     )
     plots = "".join(
         f"<img src='{path.name}' alt='{path.stem}' style='max-width:45%'>"
-        for path in (run.confusion_plot, run.roc_plot)
+        for path in (
+            run.confusion_plot,
+            run.roc_plot,
+            run.predicted_actual_plot,
+            run.residuals_plot,
+        )
         if path.exists()
     )
     model = f"<p>Model version: <code>{html.escape(tag)}</code></p>" if tag else ""
@@ -247,7 +253,15 @@ def onnx_parity_table(record: dict) -> pd.DataFrame:
     if onnx.get("error"):
         rows["error"] = onnx["error"]
     parity = onnx.get("parity")
-    if parity:
+    if parity and "max_relative_difference" in parity:
+        rows |= {
+            "held-out rows compared": parity["rows"],
+            "largest absolute difference": f"{parity['max_absolute_difference']:.2g}",
+            "largest relative difference": f"{parity['max_relative_difference']:.2g}",
+            "relative tolerance": f"{parity['relative_tolerance']:.2g}",
+            "parity passed": parity["passed"],
+        }
+    elif parity:
         rows |= {
             "held-out rows compared": parity["rows"],
             "labels that differ": parity["labels_differing"],

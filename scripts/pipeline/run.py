@@ -75,12 +75,21 @@ def new_run_dir(run_dir: str | None, parent: Path = REPORTS_DIR) -> Path:
 def preflight(params: dict) -> None:
     """Fail before any notebook starts on input the notebooks would trip over."""
     from scripts.lifecycle.promotion_rules import promotion_settings
-    from scripts.pipeline.data import load_table
+    from scripts.pipeline.data import load_table, resolve_task, split_target
     from scripts.pipeline.reference import check_drift_settings
     from scripts.pipeline.training import make_estimator
 
-    load_table(params["data_path"], params["target"])
-    make_estimator(params["estimator"], params["hyperparameters"], params["random_state"])
+    table = load_table(params["data_path"], params["target"])
+    _, labels = split_target(table, params["target"])
+    task, reason = resolve_task(labels, params["task"])
+    print(f"task: {task} ({reason})", flush=True)
+    if len(labels) < len(table):
+        print(
+            f"{len(table) - len(labels)} of {len(table)} rows have no {params['target']!r}: "
+            "they are left out of training and evaluation",
+            flush=True,
+        )
+    make_estimator(params["estimator"], params["hyperparameters"], params["random_state"], task)
     check_drift_settings(
         params["drift_bins"], params["drift_cdf_points"], params["drift_max_category_bins"]
     )

@@ -73,6 +73,15 @@ class RunDir:
     def roc_plot(self) -> Path:
         return self.root / "roc_curves.png"
 
+    # 03 evaluate, a regressor
+    @property
+    def predicted_actual_plot(self) -> Path:
+        return self.root / "predicted_vs_actual.png"
+
+    @property
+    def residuals_plot(self) -> Path:
+        return self.root / "residuals.png"
+
     # 04 monitor
     @property
     def drift(self) -> Path:

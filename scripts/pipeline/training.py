@@ -8,35 +8,42 @@ from pathlib import Path
 
 import pandas as pd
 import skops.io
-from sklearn.base import ClassifierMixin
+from sklearn.base import BaseEstimator
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import (
     ExtraTreesClassifier,
+    ExtraTreesRegressor,
     HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
     RandomForestClassifier,
+    RandomForestRegressor,
 )
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from scripts.pipeline.data import infer_schema, load_table, split_target
+from scripts.pipeline.data import infer_schema, load_table, resolve_task, split_target
 from scripts.pipeline.reference import BINS, CDF_POINTS, reference_statistics
 from scripts.pipeline.rundir import RunDir
 from service.errors import UserError
-from service.model.schema import FeatureSchema
+from service.model.schema import FeatureSchema, Task
 from service.observe.drift import MAX_CATEGORY_BINS
 from service.scoring.features import model_inputs
 
 
 @dataclass(frozen=True)
 class EstimatorChoice:
-    """One value of -p estimator: the class, our defaults for it, and what it needs in front."""
+    """One value of -p estimator: its class per task, our defaults, and what it needs in front."""
 
-    cls: type[ClassifierMixin]
+    # None where the estimator has no form for the task (there is no logistic regressor).
+    classifier: type[BaseEstimator] | None
+    regressor: type[BaseEstimator] | None
     # params.yaml's `hyperparameters` override these, key by key.
     defaults: dict[str, object] = field(default_factory=dict)
+    # Per task, on top of `defaults`.
+    regressor_defaults: dict[str, object] = field(default_factory=dict)
     # Shown in the error for a hyperparameter the estimator does not take.
     example: str = "max_depth: 5"
     # Linear models need comparable feature scales; trees do not care.
@@ -44,32 +51,58 @@ class EstimatorChoice:
     # HGB routes NaN itself; a median imputer in front of it flipped float32 branches in ONNX.
     impute: bool = True
 
+    def cls(self, task: Task) -> type[BaseEstimator] | None:
+        return self.regressor if task == "regression" else self.classifier
+
+    def defaults_for(self, task: Task) -> dict[str, object]:
+        return {**self.defaults, **(self.regressor_defaults if task == "regression" else {})}
+
 
 ESTIMATORS = {
-    "random_forest": EstimatorChoice(RandomForestClassifier, {"n_estimators": 100}),
-    "extra_trees": EstimatorChoice(ExtraTreesClassifier, {"n_estimators": 100}),
+    "random_forest": EstimatorChoice(
+        RandomForestClassifier, RandomForestRegressor, {"n_estimators": 100}
+    ),
+    "extra_trees": EstimatorChoice(
+        ExtraTreesClassifier, ExtraTreesRegressor, {"n_estimators": 100}
+    ),
     # Scaled, iris and data/churn.csv converge in 16 and 14 lbfgs iterations; 1000 instead of
     # sklearn's 100 leaves room for wider tables before a ConvergenceWarning.
     "logistic_regression": EstimatorChoice(
-        LogisticRegression, {"max_iter": 1000}, example="C: 0.5", scale=True
+        LogisticRegression, None, {"max_iter": 1000}, example="C: 0.5", scale=True
     ),
-    "hist_gradient_boosting": EstimatorChoice(HistGradientBoostingClassifier, impute=False),
+    "hist_gradient_boosting": EstimatorChoice(
+        HistGradientBoostingClassifier, HistGradientBoostingRegressor, impute=False
+    ),
+    "ridge": EstimatorChoice(None, Ridge, {"alpha": 1.0}, example="alpha: 0.5", scale=True),
 }
 
 
-def estimator_choice(name: str) -> EstimatorChoice:
-    """Return the registry entry for `name`."""
+def estimators_for(task: Task) -> list[str]:
+    """Return the names of the estimators that have a form for `task`."""
+    return [name for name, choice in ESTIMATORS.items() if choice.cls(task) is not None]
+
+
+def estimator_choice(name: str, task: Task | None = None) -> EstimatorChoice:
+    """Return the registry entry for `name`, which must have a form for `task` (if given)."""
     if name not in ESTIMATORS:
         raise UserError(
             f"unknown estimator {name!r}; choose one of {', '.join(ESTIMATORS)} "
             "with -p estimator=NAME"
         )
-    return ESTIMATORS[name]
+    choice = ESTIMATORS[name]
+    if task is not None and choice.cls(task) is None:
+        raise UserError(
+            f"estimator {name!r} does not do {task}; for {task} choose one of "
+            f"{', '.join(estimators_for(task))} with -p estimator=NAME"
+        )
+    return choice
 
 
-def effective_hyperparameters(name: str, overrides: dict | None) -> dict:
+def effective_hyperparameters(
+    name: str, overrides: dict | None, task: Task = "classification"
+) -> dict:
     """Return the estimator's default hyperparameters updated by `overrides`, each one checked."""
-    choice = estimator_choice(name)
+    choice = estimator_choice(name, task)
     overrides = overrides or {}
     if not isinstance(overrides, dict):
         raise UserError(
@@ -80,7 +113,7 @@ def effective_hyperparameters(name: str, overrides: dict | None) -> dict:
             "random_state is a parameter of its own, not a hyperparameter; "
             "pass -p random_state=N instead"
         )
-    takes = sorted(set(choice.cls().get_params()) - {"random_state"})
+    takes = sorted(set(choice.cls(task)().get_params()) - {"random_state"})
     unknown = sorted(set(overrides) - set(takes), key=str)
     if unknown:
         raise UserError(
@@ -88,13 +121,16 @@ def effective_hyperparameters(name: str, overrides: dict | None) -> dict:
             f"it takes {', '.join(takes)}. Override only those, e.g. "
             f'-p hyperparameters="{{{choice.example}}}", or pick another -p estimator=NAME'
         )
-    return {**choice.defaults, **overrides}
+    return {**choice.defaults_for(task), **overrides}
 
 
-def make_estimator(name: str, hyperparameters: dict | None, random_state: int) -> ClassifierMixin:
-    """Return the estimator called `name`, its defaults overridden by `hyperparameters`."""
-    effective = effective_hyperparameters(name, hyperparameters)
-    return estimator_choice(name).cls(random_state=random_state, **effective)
+def make_estimator(
+    name: str, hyperparameters: dict | None, random_state: int, task: Task = "classification"
+) -> BaseEstimator:
+    """Return the estimator called `name` for `task`, its defaults overridden by
+    `hyperparameters`."""
+    effective = effective_hyperparameters(name, hyperparameters, task)
+    return estimator_choice(name, task).cls(task)(random_state=random_state, **effective)
 
 
 def numeric_preprocessing(estimator: str) -> Pipeline | str:
@@ -154,19 +190,25 @@ def build_pipeline(
     return Pipeline(
         [
             ("preprocess", column_transformer(schema, numeric_step, categorical_step)),
-            ("model", make_estimator(estimator, hyperparameters, random_state)),
+            ("model", make_estimator(estimator, hyperparameters, random_state, schema.task)),
         ]
     )
 
 
 def holdout_split(
-    features: pd.DataFrame, labels: pd.Series, test_size: float, random_state: int
+    features: pd.DataFrame,
+    labels: pd.Series,
+    test_size: float,
+    random_state: int,
+    task: Task = "classification",
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, pd.Series]:
-    """Return train and held-out features and labels, stratified when every class allows it."""
+    """Return train and held-out features and labels; a classifier's are stratified when every
+    class allows it."""
     if not 0 < test_size < 1:
         raise UserError(f"test_size must be between 0 and 1, not {test_size}")
-    smallest_class = labels.value_counts().min()
-    stratify = labels if smallest_class >= 2 else None
+    stratify = None
+    if task == "classification" and labels.value_counts().min() >= 2:
+        stratify = labels
     try:
         return train_test_split(
             features, labels, test_size=test_size, random_state=random_state, stratify=stratify
@@ -184,15 +226,26 @@ class Split:
     train_labels: pd.Series
     holdout_features: pd.DataFrame
     holdout_labels: pd.Series
+    # Why the schema's task was picked, and the rows left out for having no target.
+    task_reason: str = ""
+    unlabelled_rows: int = 0
 
 
-def load_split(data_path: str | Path, target: str, test_size: float, random_state: int) -> Split:
-    """Return the checked table at `data_path`, its schema, and its train and held-out rows."""
-    features, labels = split_target(load_table(data_path, target), target)
+def load_split(
+    data_path: str | Path, target: str, test_size: float, random_state: int, task: str = "auto"
+) -> Split:
+    """Return the checked table at `data_path`, its schema, and its train and held-out rows.
+
+    Rows without a target are left out and counted; `task` (auto, classification or
+    regression) is resolved on the target that remains."""
+    table = load_table(data_path, target)
+    features, labels = split_target(table, target)
+    resolved, reason = resolve_task(labels, task)
     train_x, holdout_x, train_y, holdout_y = holdout_split(
-        features, labels, test_size, random_state
+        features, labels, test_size, random_state, resolved
     )
-    return Split(infer_schema(features, labels), train_x, train_y, holdout_x, holdout_y)
+    schema = infer_schema(features, labels, resolved)
+    return Split(schema, train_x, train_y, holdout_x, holdout_y, reason, len(table) - len(labels))
 
 
 def save_trained(
@@ -237,12 +290,13 @@ def train_run(
     hyperparameters: dict,
     test_size: float,
     random_state: int,
+    task: str = "auto",
 ) -> TrainedRun:
     """Return the fitted pipeline and its split, after writing them into the run directory.
 
     02_train takes the same steps one cell at a time, with the steps it shows; this is them in
     one call, with the defaults."""
-    split = load_split(data_path, target, test_size, random_state)
+    split = load_split(data_path, target, test_size, random_state, task)
     pipeline = build_pipeline(split.schema, estimator, hyperparameters, random_state)
     pipeline.fit(model_inputs(split.train_features, split.schema), split.train_labels)
     save_trained(run, pipeline, split)
@@ -278,4 +332,5 @@ def train_with_defaults(run: RunDir) -> TrainedRun:
         hyperparameters=params["hyperparameters"],
         test_size=params["test_size"],
         random_state=params["random_state"],
+        task=params.get("task", "auto"),
     )

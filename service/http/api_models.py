@@ -178,11 +178,15 @@ def metadata_input_spec() -> type[IODescriptor]:
 
 def feedback_input_spec(classes: list, limits: Limits) -> type[IODescriptor]:
     """Return the /feedback input spec: one {"request_id", "label", "row"} object or a list."""
-    label = int if classes and all(isinstance(c, int) for c in classes) else str
+    if not classes:
+        label, described = float, "the true value"
+    else:
+        label = int if all(isinstance(c, int) for c in classes) else str
+        described = f"the true class: {', '.join(map(str, classes))}"
     item = create_model(
         "Feedback",
         request_id=(str, Field(..., description="the X-Request-ID the prediction came with")),
-        label=(label, Field(..., description=f"the true class: {', '.join(map(str, classes))}")),
+        label=(label, Field(..., description=described)),
         row=(int, Field(0, ge=0, description="the record's index in its request")),
     )
     documented = create_model(
@@ -203,6 +207,13 @@ def feedback_input_spec(classes: list, limits: Limits) -> type[IODescriptor]:
 
 
 def predict_output_spec(schema: FeatureSchema) -> type[IODescriptor]:
+    if schema.is_regression:
+        return create_model(
+            "PredictResponse",
+            __base__=IODescriptor,
+            model=(str, Field(..., description="the model version that answered, name:version")),
+            predictions=(list[float], Field(..., description=f"the predicted {schema.target}")),
+        )
     label = int if schema.label_kind == "integer" else str
     return create_model(
         "PredictResponse",

@@ -21,7 +21,10 @@ def json_response(body: dict, status_code: int = 200) -> Response:
 def prediction_body(
     tag: str, labels: np.ndarray, probabilities: np.ndarray, classes: list[str]
 ) -> dict:
-    """Return {"model", "predictions", "probabilities": [{class: p}, ...]} for one batch."""
+    """Return {"model", "predictions", "probabilities": [{class: p}, ...]} for one batch; a
+    regressor (no classes) answers its values and no probabilities."""
+    if not classes:
+        return {"model": tag, "predictions": labels.tolist()}
     return {
         "model": tag,
         "predictions": labels.tolist(),
@@ -32,7 +35,8 @@ def prediction_body(
 def prediction_csv(
     frame: pd.DataFrame, labels: np.ndarray, probabilities: np.ndarray, classes: list[str]
 ) -> str:
-    """Return `frame` as CSV with a `prediction` column and a `probability_<class>` per class."""
+    """Return `frame` as CSV with a `prediction` column and a `probability_<class>` per class
+    (none for a regressor)."""
     output = frame.assign(prediction=labels)
     for index, label in enumerate(classes):
         output[f"probability_{label}"] = probabilities[:, index]

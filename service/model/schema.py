@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 Kind = Literal["numeric", "categorical"]
+Task = Literal["classification", "regression"]
+TASKS = ("classification", "regression")
 
 
 @dataclass(frozen=True)
@@ -21,8 +23,14 @@ class Feature:
 class FeatureSchema:
     features: list[Feature]
     target: str
-    classes: list[str | int]
-    label_kind: Literal["string", "integer"] = "string"
+    classes: list[str | int]  # empty for a regressor
+    # "number" for a regressor's target; versions exported before regression lack `task`.
+    label_kind: Literal["string", "integer", "number"] = "string"
+    task: Task = "classification"
+
+    @property
+    def is_regression(self) -> bool:
+        return self.task == "regression"
 
     @property
     def names(self) -> list[str]:

@@ -32,6 +32,14 @@ DOCUMENT_FILES = (SCHEMA_FILE, SUITE_FILE, REFERENCE_FILE, METRICS_FILE, PARAMS_
 # what the metadata copies (where `bentoml models list` and `make models` see them) and what a
 # promotion rule may name.
 HELD_OUT_METRICS = ("accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc")
+# The same for a regressor; lower is better for all but r2.
+REGRESSION_METRICS = ("rmse", "mae", "r2", "median_absolute_error")
+
+
+def held_out_metrics(task: str) -> tuple[str, ...]:
+    """Return the held-out metric names of a task."""
+    return REGRESSION_METRICS if task == "regression" else HELD_OUT_METRICS
+
 
 ServingFormat = Literal["onnx", "skops"]
 
@@ -48,7 +56,7 @@ class ModelMetadata:
     onnx: dict  # the conversion and parity report, or why there is no ONNX graph
     skops_trusted: list[str]  # the only types skops may load from pipeline.skops
     classes: list[str]
-    metrics: dict[str, float | None]  # HELD_OUT_METRICS on the held-out split
+    metrics: dict[str, float | None]  # held_out_metrics(task) on the held-out split
     run_id: str
     git_commit: str
     data_sha256: str

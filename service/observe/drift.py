@@ -126,6 +126,21 @@ def feature_bins(reference: Mapping[str, dict]) -> list[FeatureBins]:
     ]
 
 
+# The bins of what the model answers are kept as one more "feature" under this name.
+PREDICTION = "prediction"
+
+
+def prediction_bins(metrics: Mapping[str, Any]) -> FeatureBins | None:
+    """Return the bins of the model's answers on its held-out rows (metrics.json's
+    `prediction_reference`), or None for a version exported before it was recorded."""
+    stats = metrics.get("prediction_reference")
+    if not stats:
+        return None
+    if stats["kind"] == "numeric":
+        return numeric_bins(PREDICTION, stats)
+    return categorical_bins(PREDICTION, stats)
+
+
 def quantile_edges(values: np.ndarray, bins: int) -> np.ndarray:
     """Return the edges of up to `bins` quantile bins; repeated quantiles are merged."""
     return np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)))

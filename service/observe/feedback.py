@@ -2,7 +2,9 @@
 
 Each worker holds the labels it predicted for its most recent requests (a bounded number; the
 oldest go first). A label that arrives for a held prediction is counted at once as correct or
-not, by true class, so an alert can compare live accuracy with the held-out figure. A label for
+not, by true class, so an alert can compare live accuracy with the held-out figure. For a
+regressor the label is the true value: its absolute and squared errors are added up, so a rule
+computes live MAE and RMSE over any window. A label for
 a prediction no longer held, or made by another worker or replica, is counted as unmatched:
 the prediction log has both, and the monitoring notebook joins them.
 """
@@ -26,13 +28,15 @@ _EXAMPLE = '{"request_id": "<X-Request-ID of the prediction>", "label": "<true c
 class Feedback:
     request_id: str
     row: int
-    label: object  # the class as the model names it (a str or an int)
+    label: object  # the class as the model names it (a str or an int), or a regressor's value
 
 
 def parse_feedback(
     body: bytes, classes: list, max_items: int, max_echo_chars: int
 ) -> list[Feedback] | Rejection:
-    """Return the labels in a body of one object or a list of them, or the 400 for any bad one."""
+    """Return the labels in a body of one object or a list of them, or the 400 for any bad one.
+
+    With no `classes` (a regressor) a label is the true value: a finite number."""
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as error:
@@ -63,6 +67,19 @@ def parse_feedback(
             )
         if not isinstance(row, int) or isinstance(row, bool) or row < 0:
             return Rejection(400, "invalid_feedback", f"{where}: row must be a whole number >= 0")
+        if not classes:
+            if isinstance(label, bool) or not isinstance(label, int | float) or label != label:
+                shown = excerpt(repr(label), max_echo_chars)
+                return Rejection(
+                    400,
+                    "invalid_label",
+                    f"{where}: label {shown} is not a number; a regressor's label is the true "
+                    "value, e.g. 12.5",
+                )
+            if abs(label) == float("inf") or abs(label) > 1e300:
+                return Rejection(400, "invalid_label", f"{where}: label must be a finite number")
+            parsed.append(Feedback(request_id, row, float(label)))
+            continue
         if isinstance(label, bool) or not isinstance(label, str | int) or str(label) not in by_name:
             shown = excerpt(repr(label), max_echo_chars)
             return Rejection(
@@ -80,19 +97,32 @@ class LiveAccuracy:
 
     def __init__(self, classes: list, hold_requests: int) -> None:
         self.classes = classes
+        # A regressor has no classes: its labels are values, and its errors are counted.
+        self.regression = not classes
         self.hold_requests = hold_requests
         self._held: OrderedDict[str, tuple[str, list]] = OrderedDict()
 
-    def start(self, model: str, heldout_accuracy: float | None) -> None:
-        """Create this worker's series, so a ratio over them exists before the first label."""
+    def start(self, model: str, heldout: dict) -> None:
+        """Create this worker's series, so a ratio over them exists before the first label;
+        `heldout` is the version's held-out metrics."""
         metrics = service_metrics()
         for label in self.classes:
             metrics.live_labelled.labels(model, str(label))
             metrics.live_correct.labels(model, str(label))
         for match in ("matched", "unmatched"):
             metrics.feedback.labels(match)
-        if heldout_accuracy is not None:
-            metrics.heldout_accuracy.labels(model).set(heldout_accuracy)
+        if self.regression:
+            for counter in (
+                metrics.live_error_rows,
+                metrics.live_absolute_error,
+                metrics.live_squared_error,
+            ):
+                counter.labels(model)
+            for gauge, name in ((metrics.heldout_rmse, "rmse"), (metrics.heldout_mae, "mae")):
+                if heldout.get(name) is not None:
+                    gauge.labels(model).set(heldout[name])
+        elif heldout.get("accuracy") is not None:
+            metrics.heldout_accuracy.labels(model).set(heldout["accuracy"])
 
     def remember(self, request_id: str, model: str, labels: list) -> None:
         if self.hold_requests <= 0:
@@ -110,8 +140,14 @@ class LiveAccuracy:
             return None
         model, labels = held
         predicted, labels[feedback.row] = labels[feedback.row], _COUNTED
-        true_class = str(feedback.label)
         metrics.feedback.labels("matched").inc()
+        if self.regression:
+            error = float(feedback.label) - float(predicted)
+            metrics.live_error_rows.labels(model).inc()
+            metrics.live_absolute_error.labels(model).inc(abs(error))
+            metrics.live_squared_error.labels(model).inc(error * error)
+            return model
+        true_class = str(feedback.label)
         metrics.live_labelled.labels(model, true_class).inc()
         if predicted == feedback.label:
             metrics.live_correct.labels(model, true_class).inc()

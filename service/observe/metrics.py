@@ -32,11 +32,18 @@ class ServiceMetrics:
     model_info: Gauge
     drift_rows: Counter
     drift_reference_share: Gauge
+    prediction_bin_rows: Counter
+    prediction_reference_share: Gauge
     prediction_log_records: Counter
     feedback: Counter
     live_labelled: Counter
     live_correct: Counter
     heldout_accuracy: Gauge
+    live_error_rows: Counter
+    live_absolute_error: Counter
+    live_squared_error: Counter
+    heldout_rmse: Gauge
+    heldout_mae: Gauge
     shadow_requests: Counter
     shadow_agreement: Counter
     shadow_probability_difference: Histogram
@@ -96,6 +103,18 @@ def service_metrics() -> ServiceMetrics:
             ["model", "feature", "bin"],
             multiprocess_mode="max",
         ),
+        prediction_bin_rows=Counter(
+            f"{PREFIX}_prediction_bin_rows",
+            "Rows answered, by model and bin of the answer: the predicted class, or the "
+            "quantile bin of a regressor's value on its held-out predictions",
+            ["model", "bin"],
+        ),
+        prediction_reference_share=Gauge(
+            f"{PREFIX}_prediction_reference_share",
+            "Share of the held-out rows' predictions in each bin of the answer, by model",
+            ["model", "bin"],
+            multiprocess_mode="max",
+        ),
         prediction_log_records=Counter(
             f"{PREFIX}_prediction_log_records",
             "Records given to the prediction log, by result: written, dropped (queue full) "
@@ -121,6 +140,33 @@ def service_metrics() -> ServiceMetrics:
         heldout_accuracy=Gauge(
             f"{PREFIX}_heldout_accuracy",
             "Accuracy of the served model on its held-out split at training time",
+            ["model"],
+            multiprocess_mode="max",
+        ),
+        live_error_rows=Counter(
+            f"{PREFIX}_live_error_rows",
+            "A regressor's held predictions whose true value arrived, by model",
+            ["model"],
+        ),
+        live_absolute_error=Counter(
+            f"{PREFIX}_live_absolute_error",
+            "Sum of |true - predicted| over those rows, by model",
+            ["model"],
+        ),
+        live_squared_error=Counter(
+            f"{PREFIX}_live_squared_error",
+            "Sum of (true - predicted)^2 over those rows, by model",
+            ["model"],
+        ),
+        heldout_rmse=Gauge(
+            f"{PREFIX}_heldout_rmse",
+            "RMSE of the served regressor on its held-out split at training time",
+            ["model"],
+            multiprocess_mode="max",
+        ),
+        heldout_mae=Gauge(
+            f"{PREFIX}_heldout_mae",
+            "MAE of the served regressor on its held-out split at training time",
             ["model"],
             multiprocess_mode="max",
         ),

@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import time
+from bisect import bisect_right
 from collections.abc import Callable
 
 import numpy as np
 
 from service.model.version import ModelVersion
-from service.observe.drift import FeatureBins, feature_bins, numeric_bin_indices, padded_edges
+from service.observe.drift import (
+    FeatureBins,
+    feature_bins,
+    numeric_bin_indices,
+    padded_edges,
+    prediction_bins,
+)
 from service.observe.metrics import ServiceMetrics, service_metrics
 from service.scoring.core import Scored, Scorer
 from service.scoring.predictor import Batch
@@ -119,6 +126,19 @@ class Monitor:
         self.class_counts = np.zeros(len(scorer.classes), dtype=np.int64)
         self._published_drift = np.zeros(len(self.drift.labels()), dtype=np.int64)
         self._published_classes = np.zeros_like(self.class_counts)
+        # Prediction drift: a classifier's answers are its class counts, re-indexed into the
+        # reference's bins at each flush; a regressor's values are binned per request.
+        self.answers = prediction_bins(version.metrics)
+        self.regression = scorer.regression
+        answer_bins = len(self.answers.labels) if self.answers is not None else 0
+        self.answer_counts = np.zeros(answer_bins, dtype=np.int64)
+        self._published_answers = np.zeros_like(self.answer_counts)
+        if self.answers is not None and not self.regression:
+            self._class_bins = np.asarray(
+                [self.answers.codes[label] for label in scorer.classes], dtype=np.intp
+            )
+        if self.answers is not None and self.regression:
+            self._answer_edges = self.answers.inner_edges.tolist()
         self._last_flush = time.monotonic()
         self._timer_started = False
         self.metrics: ServiceMetrics | None = None
@@ -137,6 +157,13 @@ class Monitor:
             metrics.drift_rows.labels(model, f, b) for f, b in self.drift.labels()
         ]
         self._class_children = [metrics.predictions.labels(model, c) for c in self.scorer.classes]
+        self._answer_children = []
+        if self.answers is not None:
+            for label, share in zip(self.answers.labels, self.answers.reference, strict=True):
+                metrics.prediction_reference_share.labels(model, label).set(share)
+            self._answer_children = [
+                metrics.prediction_bin_rows.labels(model, label) for label in self.answers.labels
+            ]
         self._stages = {
             stage: metrics.stage_seconds.labels(model, stage)
             for stage in ("parse", "validate", "predict")
@@ -159,14 +186,34 @@ class Monitor:
         self._stages["predict"].observe(time.perf_counter() - validated)
         rows = len(scored.labels)
         self._request_rows.observe(rows)
-        winners = scored.probabilities.argmax(axis=1)
-        if rows == 1:
-            self.class_counts[winners[0]] += 1
+        if self.regression:
+            self._count_values(scored.labels)
         else:
-            self.class_counts += np.bincount(winners, minlength=len(self.class_counts))
+            winners = scored.probabilities.argmax(axis=1)
+            if rows == 1:
+                self.class_counts[winners[0]] += 1
+            else:
+                self.class_counts += np.bincount(winners, minlength=len(self.class_counts))
         self.drift.count(columns)
         self._maybe_flush()
         return scored
+
+    def _count_values(self, values: np.ndarray) -> None:
+        """Count a regressor's answers into the bins of its held-out predictions."""
+        if self.answers is None:
+            return
+        if len(values) == 1:
+            value = float(values[0])
+            # bisect on a list costs a fraction of a numpy call for one value.
+            found = (
+                self.answers.missing_bin
+                if value != value
+                else bisect_right(self._answer_edges, value)
+            )
+            self.answer_counts[found] += 1
+            return
+        found = self.answers.bin_of(values)
+        self.answer_counts += np.bincount(found, minlength=len(self.answer_counts))
 
     def rejected(self, rejection: Rejection) -> None:
         failed = self.metrics.failed_expectations
@@ -179,6 +226,10 @@ class Monitor:
         self._last_flush = time.monotonic()
         _publish(self.drift.counts, self._published_drift, self._drift_children)
         _publish(self.class_counts, self._published_classes, self._class_children)
+        if self.answers is not None and not self.regression:
+            self.answer_counts[:] = 0
+            np.add.at(self.answer_counts, self._class_bins, self.class_counts)
+        _publish(self.answer_counts, self._published_answers, self._answer_children)
 
     def _maybe_flush(self) -> None:
         if not self._timer_started:

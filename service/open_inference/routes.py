@@ -18,6 +18,7 @@ from service.http.response_body import json_response
 from service.open_inference.tensors import (
     HEADER_LENGTH,
     LABEL,
+    PREDICTION,
     PROBABILITIES,
     TEXT_DTYPE,
     TensorParser,
@@ -121,15 +122,18 @@ class OpenInference:
             }
             for feature in self.runtime.version.schema.features
         ]
-        outputs = [{"name": LABEL, "datatype": label_datatype(self.classes), "shape": [-1]}]
-        outputs.append(
-            {"name": PROBABILITIES, "datatype": "FP64", "shape": [-1, len(self.classes)]}
-        )
-        outputs += [
-            {"name": name, "datatype": "FP64", "shape": [-1]}
-            for name in self.outputs
-            if name not in (LABEL, PROBABILITIES)
-        ]
+        if not self.classes:
+            outputs = [{"name": PREDICTION, "datatype": "FP64", "shape": [-1]}]
+        else:
+            outputs = [{"name": LABEL, "datatype": label_datatype(self.classes), "shape": [-1]}]
+            outputs.append(
+                {"name": PROBABILITIES, "datatype": "FP64", "shape": [-1, len(self.classes)]}
+            )
+            outputs += [
+                {"name": name, "datatype": "FP64", "shape": [-1]}
+                for name in self.outputs
+                if name not in (LABEL, PROBABILITIES)
+            ]
         return json_response(
             {
                 "name": self.name,

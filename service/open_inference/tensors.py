@@ -41,6 +41,8 @@ NUMBER_DTYPES = {
 }
 TEXT_DTYPE = "BYTES"
 LABEL, PROBABILITIES = "label", "probabilities"
+# A regressor's one output: the predicted value per row.
+PREDICTION = "prediction"
 # The `content_type` parameters MLServer's codecs give one BYTES tensor of JSON records.
 RECORD_CONTENT_TYPES = {"pd_json", "str"}
 
@@ -81,7 +83,9 @@ class InferRequest:
 
 def output_names(classes: Sequence) -> list[str]:
     """Return every output a classifier answers: the label, the [rows, classes] probabilities
-    and one probability tensor per class."""
+    and one probability tensor per class; a regressor (no classes) answers its prediction."""
+    if not classes:
+        return [PREDICTION]
     return [LABEL, PROBABILITIES, *(f"probability_{label}" for label in classes)]
 
 
@@ -132,7 +136,8 @@ class TensorParser:
     ) -> list[Requested] | Rejection:
         binary = parameters.get("binary_data_output") is True
         if outputs is None:
-            return [Requested(LABEL, binary), Requested(PROBABILITIES, binary)]
+            defaults = (LABEL, PROBABILITIES, PREDICTION)
+            return [Requested(name, binary) for name in known if name in defaults]
         if not isinstance(outputs, list) or not all(
             isinstance(o, dict) and isinstance(o.get("name"), str) for o in outputs
         ):
@@ -449,7 +454,9 @@ def response_tensors(
     numbered = label_datatype(classes) == "INT64"
     tensors, chunks = [], []
     for output in requested:
-        if output.name == LABEL:
+        if output.name == PREDICTION:
+            datatype, shape, values = "FP64", [rows], labels
+        elif output.name == LABEL:
             datatype, shape = ("INT64" if numbered else TEXT_DTYPE), [rows]
             values = np.asarray(labels, dtype=np.int64) if numbered else labels
         elif output.name == PROBABILITIES:

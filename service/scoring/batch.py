@@ -62,8 +62,9 @@ class Layout:
     tag: str
     features: tuple[str, ...]
     keep: tuple[str, ...]
-    classes: tuple[str, ...]
+    classes: tuple[str, ...]  # none for a regressor, whose prediction is a float
     integer_labels: bool
+    regression: bool = False
 
     @classmethod
     def of(cls, version: ModelVersion, keep: Iterable[str] = ()) -> Layout:
@@ -75,6 +76,7 @@ class Layout:
             keep=tuple(dict.fromkeys(keep)),
             classes=tuple(str(label) for label in schema.classes),
             integer_labels=schema.label_kind == "integer",
+            regression=schema.is_regression,
         )
         carried = len(layout.carried)
         added = {*layout.scored_columns[carried:], *layout.rejects_columns[carried:]}

@@ -27,7 +27,8 @@ PredictionEngine = Literal["onnx", "sklearn"]
 
 @dataclass(frozen=True)
 class Scored:
-    """Predictions for a valid batch: one label per row, probabilities in `classes` order."""
+    """Predictions for a valid batch: one label per row, probabilities in `classes` order; for a
+    regressor, one float64 value per row and no probability columns."""
 
     labels: np.ndarray
     probabilities: np.ndarray
@@ -92,6 +93,7 @@ class Scorer:
             else PipelinePredictor(version.load_pipeline(), version.schema)
         )
         self.classes = [str(label) for label in self.predictor.classes]
+        self.regression = schema.is_regression
 
     @property
     def prediction_engine(self) -> str:
@@ -144,7 +146,7 @@ class Scorer:
             return RowScores(
                 np.ones(0, dtype=bool),
                 [],
-                np.empty(0, dtype=object),
+                self._no_labels(),
                 np.empty((0, len(self.classes)), dtype=np.float64),
             )
         columns, failures = self._batch_columns(frame)
@@ -170,13 +172,16 @@ class Scorer:
         for failure in failures:
             valid[failure.rows] = False
         if not predict or not valid.any():
-            labels = np.empty(0, dtype=object)
+            labels = self._no_labels()
             probabilities = np.empty((0, len(self.classes)), dtype=np.float64)
             return RowScores(valid, failures, labels, probabilities)
         if not valid.all():
             columns = {name: values[valid] for name, values in columns.items()}
         labels, probabilities = self.predictor.predict(columns)
         return RowScores(valid, failures, labels, probabilities)
+
+    def _no_labels(self) -> np.ndarray:
+        return np.empty(0, dtype=np.float64 if self.regression else object)
 
     def _batch_columns(self, frame: pd.DataFrame) -> tuple[dict, list[RowFailure]]:
         """Return the features as the service's parser gives them, and the text that is no number.

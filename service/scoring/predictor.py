@@ -17,11 +17,18 @@ Batch = pd.DataFrame | Mapping[str, Any]
 
 
 class Predictor(Protocol):
-    classes: list
+    classes: list  # empty for a regressor
 
     def predict(self, frame: Batch) -> tuple[np.ndarray, np.ndarray]:
-        """Return the labels and the class probabilities (columns in `classes` order)."""
+        """Return the labels and the class probabilities (columns in `classes` order); for a
+        regressor, the predicted values (float64) and a rows x 0 array."""
         ...
+
+
+def _values(predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    # A regressor's answer in the shape of a classifier's: values, and no probabilities.
+    values = np.asarray(predicted, dtype=np.float64).reshape(-1)
+    return values, np.empty((len(values), 0), dtype=np.float64)
 
 
 class OnnxPredictor:
@@ -39,6 +46,7 @@ class OnnxPredictor:
             source, options, providers=["CPUExecutionProvider"]
         )
         self.classes = list(schema.classes)
+        self.regression = schema.is_regression
         # skl2onnx renames inputs it finds unsafe ("sepal length (cm)" becomes
         # "sepal_length__cm_") but keeps their order, which is the schema's.
         graph_names = [graph_input.name for graph_input in self.session.get_inputs()]
@@ -63,6 +71,9 @@ class OnnxPredictor:
         return feed
 
     def predict(self, frame: Batch) -> tuple[np.ndarray, np.ndarray]:
+        if self.regression:
+            # A regressor's graph has one output, "variable", of shape [rows, 1], in float32.
+            return _values(self.session.run(None, self.inputs(frame))[0])
         labels, probabilities = self.session.run(None, self.inputs(frame))
         return labels, probabilities
 
@@ -73,12 +84,14 @@ class PipelinePredictor:
     def __init__(self, pipeline, schema: FeatureSchema):
         self.pipeline = pipeline
         self.schema = schema
-        self.classes = list(pipeline.classes_)
+        self.classes = [] if schema.is_regression else list(pipeline.classes_)
 
     def predict(self, frame: Batch) -> tuple[np.ndarray, np.ndarray]:
         if not isinstance(frame, pd.DataFrame):
             frame = pd.DataFrame(dict(frame))
         shaped = model_inputs(frame, self.schema)
+        if self.schema.is_regression:
+            return _values(self.pipeline.predict(shaped))
         probabilities = self.pipeline.predict_proba(shaped)
         labels = self.pipeline.classes_[probabilities.argmax(axis=1)]
         return labels, probabilities

@@ -52,6 +52,10 @@ def schema_differences(main: ModelVersion, candidate: ModelVersion) -> list[str]
     for name in ours.keys() & theirs.keys():
         if ours[name].kind != theirs[name].kind:
             found.append(f"{name} is {ours[name].kind} for the main model, {theirs[name].kind}")
+    if main.schema.task != candidate.schema.task:
+        found.append(
+            f"the main model does {main.schema.task}, the candidate {candidate.schema.task}"
+        )
     main_classes, candidate_classes = (
         list(map(str, main.schema.classes)),
         list(map(str, candidate.schema.classes)),
@@ -172,14 +176,26 @@ class Shadow:
             return
         self._requests["scored"].inc()
         main = work.main
-        agree = int(np.count_nonzero(main.labels == scored.labels))
+        if main.probabilities.shape[1]:
+            agreeing = main.labels == scored.labels
+            difference = np.abs(main.probabilities - scored.probabilities).max(axis=1)
+        else:
+            # A regressor's values never match exactly: they agree within a relative margin,
+            # and the histogram takes the relative difference in place of a probability's.
+            scale = np.maximum(np.abs(main.labels), 1e-12)
+            difference = np.minimum(np.abs(scored.labels - main.labels) / scale, 1.0)
+            agreeing = difference <= VALUE_AGREEMENT
+        agree = int(np.count_nonzero(agreeing))
         self._agreement["true"].inc(agree)
         if agree < len(main.labels):
             self._agreement["false"].inc(len(main.labels) - agree)
-        difference = np.abs(main.probabilities - scored.probabilities).max(axis=1)
         for value in difference[:MAX_OBSERVED_ROWS].tolist():
             self._difference.observe(value)
         self.on_scored(work, scored)
+
+
+# Two regressors' answers within 5% of the main model's count as agreeing.
+VALUE_AGREEMENT = 0.05
 
 
 def _joined_columns(batches: list[Batch]) -> dict[str, np.ndarray]:

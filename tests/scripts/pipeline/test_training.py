@@ -17,6 +17,7 @@ from scripts.pipeline.training import (
     ESTIMATORS,
     build_pipeline,
     effective_hyperparameters,
+    estimators_for,
     holdout_split,
     make_estimator,
     numeric_preprocessing,
@@ -27,23 +28,67 @@ from service.scoring.features import model_inputs
 from service.scoring.predictor import PipelinePredictor
 
 
-def _fit(estimator: str, seed: int = 0):
-    features, labels = split_target(mixed_frame(300, seed=seed), "churned")
-    schema = infer_schema(features, labels)
-    train_x, test_x, train_y, _ = holdout_split(features, labels, 0.25, 0)
+def _fit(estimator: str, seed: int = 0, task: str = "classification"):
+    frame = mixed_frame(300, seed=seed)
+    if task == "regression":
+        # income as the target: a float with as many values as rows; churned is a feature.
+        frame = frame.assign(churned=frame["churned"].map({0: "no", 1: "yes"}))
+        features, labels = split_target(frame, "income (usd)")
+    else:
+        features, labels = split_target(frame, "churned")
+    schema = infer_schema(features, labels, task)
+    train_x, test_x, train_y, _ = holdout_split(features, labels, 0.25, 0, task)
     params = {"max_iter": 50} if estimator == "hist_gradient_boosting" else {}
     pipeline = build_pipeline(schema, estimator, params, random_state=0)
     pipeline.fit(model_inputs(train_x, schema), train_y)
     return pipeline, schema, test_x
 
 
-@pytest.mark.parametrize("estimator", sorted(ESTIMATORS))
+@pytest.mark.parametrize("estimator", estimators_for("classification"))
 def test_every_estimator_fits_gaps_and_categories_and_converts_to_onnx(estimator):
     pipeline, schema, test_x = _fit(estimator)
     report = export_onnx(pipeline, schema, test_x)["report"]
     assert report["converted"], report
     assert report["parity"]["labels_differing"] == 0, report
     assert report["parity"]["passed"], report
+
+
+@pytest.mark.parametrize("estimator", estimators_for("regression"))
+def test_every_regressor_fits_gaps_and_categories_and_converts_within_the_relative_tolerance(
+    estimator,
+):
+    pipeline, schema, test_x = _fit(estimator, task="regression")
+    assert type(pipeline.named_steps["model"]).__name__.endswith(("Regressor", "Ridge"))
+    report = export_onnx(pipeline, schema, test_x)["report"]
+    assert report["converted"], report
+    parity = report["parity"]
+    assert parity["passed"] and parity["max_relative_difference"] <= 1e-5, report
+
+
+def test_a_graph_that_answers_another_quantity_is_not_served():
+    # A poisson loss converts without a word into a graph that answers the log of the value.
+    frame = mixed_frame(300).assign(churned=lambda f: f["churned"].astype(str))
+    frame["income (usd)"] = frame["income (usd)"].abs()  # poisson takes no negative target
+    features, labels = split_target(frame, "income (usd)")
+    schema = infer_schema(features, labels, "regression")
+    pipeline = build_pipeline(schema, "hist_gradient_boosting", {"loss": "poisson"}, 0)
+    pipeline.fit(model_inputs(features, schema), labels)
+    report = export_onnx(pipeline, schema, features)["report"]
+    assert report["converted"] and not report["parity"]["passed"], report
+    assert report["parity"]["max_relative_difference"] > 0.5
+
+
+def test_an_estimator_without_a_form_for_the_task_names_those_that_have_one():
+    with pytest.raises(
+        UserError,
+        match="'ridge' does not do classification; for "
+        "classification choose one of random_forest, extra_trees, "
+        "logistic_regression, hist_gradient_boosting",
+    ):
+        make_estimator("ridge", {}, 0, "classification")
+    with pytest.raises(UserError, match="'logistic_regression' does not do regression.*ridge"):
+        make_estimator("logistic_regression", {}, 0, "regression")
+    assert make_estimator("random_forest", {}, 0, "regression").n_estimators == 100
 
 
 def test_fixed_random_state_gives_identical_models():
@@ -105,12 +150,14 @@ def test_random_state_inside_hyperparameters_points_at_its_own_parameter():
 def test_every_estimator_builds_from_the_params_yaml_defaults():
     params = load_params()
     assert params["hyperparameters"] == {}
-    for name, choice in ESTIMATORS.items():
-        model = make_estimator(name, params["hyperparameters"], params["random_state"])
-        assert isinstance(model, choice.cls), name
-        assert model.random_state == params["random_state"], name
-        for key, value in choice.defaults.items():
-            assert model.get_params()[key] == value, (name, key)
+    for task in ("classification", "regression"):
+        for name in estimators_for(task):
+            choice = ESTIMATORS[name]
+            model = make_estimator(name, params["hyperparameters"], params["random_state"], task)
+            assert isinstance(model, choice.cls(task)), name
+            assert model.random_state == params["random_state"], name
+            for key, value in choice.defaults_for(task).items():
+                assert model.get_params()[key] == value, (name, key)
 
 
 def test_runner_preflight_rejects_a_bad_override_before_any_notebook():
@@ -120,6 +167,7 @@ def test_runner_preflight_rejects_a_bad_override_before_any_notebook():
         "estimator": "hist_gradient_boosting",
         "hyperparameters": {"n_estimators": 10},
         "random_state": 0,
+        "task": "auto",
     }
     with pytest.raises(UserError, match="hist_gradient_boosting does not take .*n_estimators"):
         preflight(params)

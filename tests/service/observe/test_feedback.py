@@ -62,7 +62,7 @@ def _count(counter, *labels: str) -> float:
 def test_held_predictions_count_correct_and_total_by_true_class():
     metrics = service_metrics()
     live = LiveAccuracy(CLASSES, hold_requests=2)
-    live.start("m:1", 0.9)
+    live.start("m:1", {"accuracy": 0.9})
     labelled, correct = (
         _count(metrics.live_labelled, "m:1", "setosa"),
         _count(metrics.live_correct, "m:1", "setosa"),
