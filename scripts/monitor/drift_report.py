@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from scripts.monitor.log_reader import ModelRows
-from service.observe.drift import FeatureBins, feature_bins, psi, shares
+from scripts.monitor.log_reader import ModelRows, as_text
+from service.observe.drift import FeatureBins, feature_bins, prediction_bins, psi, shares
 
 PSI_THRESHOLD = 0.2
 KS_ALPHA = 0.01
@@ -70,6 +70,26 @@ def feature_drift(
         _one_feature(bins, reference[bins.name], features[bins.name], psi_threshold, ks_alpha)
         for bins in feature_bins(reference)
     ]
+
+
+def prediction_drift(
+    metrics: dict, predictions: pd.Series, psi_threshold: float = PSI_THRESHOLD
+) -> FeatureDrift | None:
+    """Return how the live answers sit in the bins of the model's answers on its held-out
+    rows (metrics.json's `prediction_reference`), or None for a version that lacks them.
+
+    The same PSI (and, for a regressor's values, KS test) as a feature's: what the model
+    answers moving is often the first sign, before any label comes back."""
+    bins = prediction_bins(metrics)
+    if bins is None:
+        return None
+    reference = metrics["prediction_reference"]
+    values = (
+        pd.to_numeric(predictions, errors="coerce")
+        if bins.kind == "numeric"
+        else pd.Series(as_text(predictions), dtype=object)
+    )
+    return _one_feature(bins, reference, values, psi_threshold, KS_ALPHA)
 
 
 def _one_feature(
@@ -161,7 +181,11 @@ def bin_shares(feature: FeatureDrift) -> pd.DataFrame:
 
 
 def drift_document(
-    rows: ModelRows, drift: list[FeatureDrift], live: dict, prediction_mix: pd.DataFrame
+    rows: ModelRows,
+    drift: list[FeatureDrift],
+    live: dict,
+    prediction_mix: pd.DataFrame,
+    answers: FeatureDrift | None = None,
 ) -> dict:
     """Return what drift.json holds: the window, per-feature drift, the live metrics."""
     window, times = rows.window, rows.predictions["time"]
@@ -183,6 +207,7 @@ def drift_document(
             name: {column: share for column, share in row.items()}
             for name, row in prediction_mix.to_dict(orient="index").items()
         },
+        "prediction_drift": answers.to_dict() if answers is not None else None,
         "unparsed_lines": rows.unparsed_lines,
     }
 

@@ -6,6 +6,7 @@ fall shows as a gap to the held-out line rather than as a number to remember.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
@@ -41,13 +42,45 @@ def classification_scores(labels: pd.Series, predictions: pd.Series) -> dict[str
     }
 
 
-def live_summary(predictions: pd.DataFrame, heldout: dict) -> dict:
+# A regressor's live figures: errors need only each row's label, so all of them are live.
+LIVE_REGRESSION_METRICS = ("mae", "rmse", "r2", "mean_error")
+
+
+def regression_scores(labels: pd.Series, predictions: pd.Series) -> dict[str, float | None]:
+    """Return MAE, RMSE, R² (None below two rows) and the mean error (predicted - true)."""
+    if labels.empty:
+        return {name: None for name in LIVE_REGRESSION_METRICS}
+    truth = pd.to_numeric(labels).to_numpy(dtype=np.float64)
+    errors = pd.to_numeric(predictions).to_numpy(dtype=np.float64) - truth
+    spread = float(np.sum((truth - truth.mean()) ** 2))
+    return {
+        "mae": float(np.abs(errors).mean()),
+        "rmse": float(np.sqrt(np.mean(errors**2))),
+        "r2": 1 - float(np.sum(errors**2)) / spread if len(truth) > 1 and spread > 0 else None,
+        "mean_error": float(errors.mean()),
+    }
+
+
+def live_scores(
+    labels: pd.Series, predictions: pd.Series, task: str = "classification"
+) -> dict[str, float | None]:
+    """Return the live metrics of a task for these labels and predictions."""
+    if task == "regression":
+        return regression_scores(labels, predictions)
+    return classification_scores(labels, predictions)
+
+
+def live_names(task: str) -> tuple[str, ...]:
+    return LIVE_REGRESSION_METRICS if task == "regression" else LIVE_METRICS
+
+
+def live_summary(predictions: pd.DataFrame, heldout: dict, task: str = "classification") -> dict:
     """Return the live metrics over every labelled row, with the held-out ones beside them."""
     labelled = predictions[predictions["label"].notna()]
     return {
         "labelled": len(labelled),
-        **classification_scores(labelled["label"], labelled["prediction"]),
-        "heldout": {name: heldout.get(name) for name in LIVE_METRICS},
+        **live_scores(labelled["label"], labelled["prediction"], task),
+        "heldout": {name: heldout.get(name) for name in live_names(task)},
     }
 
 
@@ -60,18 +93,37 @@ def time_bucket(times: pd.Series) -> str:
     return BUCKETS[-1]
 
 
-def metrics_over_time(predictions: pd.DataFrame, bucket: str) -> pd.DataFrame:
+def metrics_over_time(
+    predictions: pd.DataFrame, bucket: str, task: str = "classification"
+) -> pd.DataFrame:
     """Return the live metrics and the labelled row count per time bucket that has labels."""
     labelled = predictions[predictions["label"].notna()]
     rows = [
         {
             "time": start,
             "labelled": len(group),
-            **classification_scores(group["label"], group["prediction"]),
+            **live_scores(group["label"], group["prediction"], task),
         }
         for start, group in labelled.groupby(labelled["time"].dt.floor(bucket))
     ]
-    return pd.DataFrame(rows, columns=["time", "labelled", *LIVE_METRICS]).set_index("time")
+    columns = ["time", "labelled", *live_names(task)]
+    return pd.DataFrame(rows, columns=columns).set_index("time")
+
+
+def residuals(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Return a regressor's labelled rows: time, prediction, label and residual (predicted -
+    true)."""
+    labelled = predictions[predictions["label"].notna()]
+    predicted = pd.to_numeric(labelled["prediction"])
+    truth = pd.to_numeric(labelled["label"])
+    return pd.DataFrame(
+        {
+            "time": labelled["time"],
+            "prediction": predicted,
+            "label": truth,
+            "residual": predicted - truth,
+        }
+    ).reset_index(drop=True)
 
 
 def prediction_mix(predictions: pd.DataFrame, classes: list, heldout: dict) -> pd.DataFrame:

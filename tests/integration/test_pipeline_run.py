@@ -204,7 +204,7 @@ BAD_INPUTS = {
     ),
     "one_class": (
         lambda d: [*_data(d, "o.csv", "x,y\n1,a\n2,a\n3,a\n"), "-p", "target=y"],
-        "has one class",
+        "has one value ('a') in every labelled row",
     ),
     "unknown_parameter": (
         lambda d: ["-p", "n_trees=5"],
