@@ -76,8 +76,11 @@ def parse_feedback(
                     f"{where}: label {shown} is not a number; a regressor's label is the true "
                     "value, e.g. 12.5",
                 )
-            if abs(label) == float("inf") or abs(label) > 1e300:
-                return Rejection(400, "invalid_label", f"{where}: label must be a finite number")
+            # Squared, a value near the float limit would make the error sums inf for good.
+            if abs(label) > 1e300:
+                return Rejection(
+                    400, "invalid_label", f"{where}: label must be a number of size at most 1e300"
+                )
             parsed.append(Feedback(request_id, row, float(label)))
             continue
         if isinstance(label, bool) or not isinstance(label, str | int) or str(label) not in by_name:

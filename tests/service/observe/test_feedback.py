@@ -90,3 +90,48 @@ def test_only_the_newest_requests_are_held():
     off = LiveAccuracy(CLASSES, hold_requests=0)
     off.remember("r1", "m:1", ["setosa"])
     assert off.match(Feedback("r1", 0, "setosa")) is None
+
+
+def test_a_regressor_takes_a_finite_number_and_refuses_anything_else():
+    assert _parse({"request_id": "r", "label": 12}, classes=[]) == [Feedback("r", 0, 12.0)]
+    assert _parse({"request_id": "r", "label": 2.5, "row": 1}, classes=[]) == [
+        Feedback("r", 1, 2.5)
+    ]
+    for label in ("12.5", True, None, [1.0]):
+        rejection = _parse({"request_id": "r", "label": label}, classes=[])
+        assert isinstance(rejection, Rejection) and rejection.error == "invalid_label", label
+        assert "is not a number" in rejection.message
+    # Squared, an error near the float limit would turn the live error sums into inf for good.
+    rejection = _parse({"request_id": "r", "label": 1e301}, classes=[])
+    assert isinstance(rejection, Rejection) and "at most 1e300" in rejection.message
+    rejection = parse_feedback(b'{"request_id": "r", "label": 1e999}', [], 10, 64)
+    assert isinstance(rejection, Rejection) and rejection.error == "invalid_json"
+
+
+def test_a_regressors_held_predictions_add_up_absolute_and_squared_errors():
+    metrics = service_metrics()
+    live = LiveAccuracy([], hold_requests=2)
+    live.start("reg:1", {"rmse": 3.0, "mae": 2.0})
+    before = [
+        _count(counter, "reg:1")
+        for counter in (
+            metrics.live_error_rows,
+            metrics.live_absolute_error,
+            metrics.live_squared_error,
+        )
+    ]
+    live.remember("r1", "reg:1", [10.0, 20.0])
+    assert live.match(Feedback("r1", 0, 13.0)) == "reg:1"
+    assert live.match(Feedback("r1", 1, 19.0)) == "reg:1"
+    assert live.match(Feedback("r1", 1, 0.0)) is None  # a second label for the row
+    after = [
+        _count(counter, "reg:1")
+        for counter in (
+            metrics.live_error_rows,
+            metrics.live_absolute_error,
+            metrics.live_squared_error,
+        )
+    ]
+    assert [a - b for a, b in zip(after, before, strict=True)] == [2, 4.0, 10.0]
+    assert metrics.heldout_rmse.labels("reg:1")._value.get() == 3.0
+    assert metrics.heldout_mae.labels("reg:1")._value.get() == 2.0

@@ -54,6 +54,33 @@ def test_classes_and_bins_are_counted_and_flushed(iris_run):
     assert share == 0.0
 
 
+def test_the_answers_are_counted_into_the_bins_of_the_held_out_answers(iris_run):
+    version = load_model_version(iris_run.tag)
+    reference = version.metrics["prediction_reference"]
+    assert reference["kind"] == "categorical"
+    assert sum(reference["category_shares"].values()) == pytest.approx(1.0)
+    monitor = Monitor(version, Scorer(version))
+    monitor.start()
+    frame = pd.read_csv(PROJECT_ROOT / "data" / "iris.csv")[version.schema.names]
+
+    def counted(label: str) -> float:
+        return sample(
+            "model_service_prediction_bin_rows_total", {"model": version.tag, "bin": label}
+        )
+
+    before = {label: counted(label) for label in monitor.scorer.classes}
+    one = monitor.score(frame.iloc[[0]].reset_index(drop=True))
+    many = monitor.score(frame.iloc[1:].reset_index(drop=True))
+    monitor.flush()
+    labels = np.concatenate([one.labels, many.labels]).astype(str)
+    for label in monitor.scorer.classes:
+        assert counted(label) - before[label] == np.sum(labels == label), label
+        share = sample(
+            "model_service_prediction_reference_share", {"model": version.tag, "bin": label}
+        )
+        assert share == pytest.approx(reference["category_shares"][label])
+
+
 def test_failed_expectations_on_a_client_key_share_one_label(iris_run):
     version = load_model_version(iris_run.tag)
     monitor = Monitor(version, Scorer(version))

@@ -352,3 +352,20 @@ def test_response_tensors(classes, labels, label_type, binary):
     assert got[1] == PROBABILITIES.reshape(-1).tolist()
     assert got[2] == PROBABILITIES[:, 0].tolist()
     assert got[3] == PROBABILITIES[:, 1].tolist()
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["json", "binary"])
+def test_a_regressor_answers_one_prediction_tensor_of_floats(binary):
+    names = output_names([])
+    assert names == ["prediction"]
+    values = np.array([1.5, -2.25, 1e6])
+    assert parser().requested(None, {"binary_data_output": binary}, names) == [
+        Requested("prediction", binary)
+    ]
+    tensors, chunks = response_tensors(
+        [Requested("prediction", binary)], [], values, np.empty((3, 0))
+    )
+    assert [(t["name"], t["datatype"], t["shape"]) for t in tensors] == [
+        ("prediction", "FP64", [3])
+    ]
+    assert decoded(tensors[0], chunks) == values.tolist()
