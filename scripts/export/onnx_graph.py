@@ -20,6 +20,11 @@ def convert_to_onnx(pipeline: Pipeline, schema: FeatureSchema) -> bytes:
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
+    if _holds_booster(pipeline):
+        from scripts.pipeline.boosters import register_converters
+
+        register_converters()
+
     initial_types = [
         (f.name, FloatTensorType([None, 1]) if f.kind == "numeric" else StringTensorType([None, 1]))
         for f in schema.features
@@ -33,6 +38,11 @@ def convert_to_onnx(pipeline: Pipeline, schema: FeatureSchema) -> bytes:
         target_opset={"": 17, "ai.onnx.ml": 3},
     )
     return model.SerializeToString()
+
+
+def _holds_booster(pipeline: Pipeline) -> bool:
+    module = type(pipeline.steps[-1][1]).__module__
+    return module.startswith(("lightgbm", "xgboost", "scripts.pipeline.boosters"))
 
 
 def onnx_parity(
@@ -77,14 +87,36 @@ def value_parity(onnx_values: np.ndarray, sk_values: np.ndarray) -> dict:
     }
 
 
+# Unlike any category a user's column holds: it must reach the encoder as unseen.
+UNSEEN_CATEGORY = "\x00unseen category"
+EDGE_ROWS = 200
+
+
+def edge_rows(features: pd.DataFrame, schema: FeatureSchema, rows: int = EDGE_ROWS) -> pd.DataFrame:
+    """Return up to `rows` rows of `features`, each with a gap in one column in turn, and every
+    other one with categories training never saw: the inputs a graph is likeliest to route
+    differently, which held-out rows may hold too few of."""
+    edges = features.head(rows).copy().reset_index(drop=True)
+    for position in range(len(edges)):
+        feature = schema.features[position % len(schema.features)]
+        edges.loc[position, feature.name] = None if feature.kind == "categorical" else np.nan
+    categorical = [f.name for f in schema.features if f.kind == "categorical"]
+    if categorical:
+        edges.loc[edges.index % 2 == 1, categorical] = UNSEEN_CATEGORY
+    return edges
+
+
 def export_onnx(pipeline: Pipeline, schema: FeatureSchema, holdout: pd.DataFrame) -> dict:
-    """Return {"model": bytes or None, "report": dict}: conversion and parity, never raising."""
+    """Return {"model": bytes or None, "report": dict}: conversion, and parity on the held-out
+    rows and on `edge_rows` of them, never raising."""
     try:
         onnx_model = convert_to_onnx(pipeline, schema)
     except Exception as error:  # noqa: BLE001 - any converter failure means: fall back to skops
         return {"model": None, "report": {"converted": False, "error": _describe(error)}}
     try:
-        parity = onnx_parity(onnx_model, pipeline, schema, holdout)
+        edges = edge_rows(holdout, schema)
+        compared = pd.concat([holdout.reset_index(drop=True), edges], ignore_index=True)
+        parity = {**onnx_parity(onnx_model, pipeline, schema, compared), "edge_rows": len(edges)}
     except Exception as error:  # noqa: BLE001 - a graph onnxruntime cannot run: fall back too
         return {
             "model": None,

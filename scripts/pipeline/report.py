@@ -254,16 +254,14 @@ def onnx_parity_table(record: dict) -> pd.DataFrame:
         rows["error"] = onnx["error"]
     parity = onnx.get("parity")
     if parity and "max_relative_difference" in parity:
-        rows |= {
-            "held-out rows compared": parity["rows"],
+        rows |= _rows_compared(parity) | {
             "largest absolute difference": f"{parity['max_absolute_difference']:.2g}",
             "largest relative difference": f"{parity['max_relative_difference']:.2g}",
             "relative tolerance": f"{parity['relative_tolerance']:.2g}",
             "parity passed": parity["passed"],
         }
     elif parity:
-        rows |= {
-            "held-out rows compared": parity["rows"],
+        rows |= _rows_compared(parity) | {
             "labels that differ": parity["labels_differing"],
             # Differences around 1e-7 would print as 0.000000 among the other values.
             "largest probability difference": f"{parity['max_probability_difference']:.2g}",
@@ -272,6 +270,15 @@ def onnx_parity_table(record: dict) -> pd.DataFrame:
         }
     rows["served as"] = record["metadata"]["serving_format"]
     return _one_column(rows)
+
+
+def _rows_compared(parity: dict) -> dict[str, int]:
+    # Versions exported before the edge rows compared the held-out rows only.
+    edges = parity.get("edge_rows", 0)
+    return {
+        "held-out rows compared": parity["rows"] - edges,
+        "rows with a gap or an unseen category compared": edges,
+    }
 
 
 def suite_parity_table(record: dict) -> pd.DataFrame:

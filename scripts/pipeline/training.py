@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,9 +38,11 @@ from service.scoring.features import model_inputs
 class EstimatorChoice:
     """One value of -p estimator: its class per task, our defaults, and what it needs in front."""
 
-    # None where the estimator has no form for the task (there is no logistic regressor).
-    classifier: type[BaseEstimator] | None
-    regressor: type[BaseEstimator] | None
+    # None where the estimator has no form for the task (there is no logistic regressor); a
+    # "module:Class" string is imported on first use, so a library only one estimator needs
+    # is not loaded for the others.
+    classifier: type[BaseEstimator] | str | None
+    regressor: type[BaseEstimator] | str | None
     # params.yaml's `hyperparameters` override these, key by key.
     defaults: dict[str, object] = field(default_factory=dict)
     # Per task, on top of `defaults`.
@@ -51,8 +54,15 @@ class EstimatorChoice:
     # HGB routes NaN itself; a median imputer in front of it flipped float32 branches in ONNX.
     impute: bool = True
 
+    def does(self, task: Task) -> bool:
+        return (self.regressor if task == "regression" else self.classifier) is not None
+
     def cls(self, task: Task) -> type[BaseEstimator] | None:
-        return self.regressor if task == "regression" else self.classifier
+        found = self.regressor if task == "regression" else self.classifier
+        if isinstance(found, str):
+            module, _, name = found.partition(":")
+            found = getattr(importlib.import_module(module), name)
+        return found
 
     def defaults_for(self, task: Task) -> dict[str, object]:
         return {**self.defaults, **(self.regressor_defaults if task == "regression" else {})}
@@ -74,12 +84,30 @@ ESTIMATORS = {
         HistGradientBoostingClassifier, HistGradientBoostingRegressor, impute=False
     ),
     "ridge": EstimatorChoice(None, Ridge, {"alpha": 1.0}, example="alpha: 0.5", scale=True),
+    # Gradient-boosted trees route NaN themselves, like HGB. One thread each: the defaults of
+    # both take every core, which on a small table costs more in handoff than it wins.
+    # LightGBM's importances count splits unless told to sum gain, as XGBoost's and the
+    # forests' do; verbose -1 keeps its "no further splits" warnings out of the report.
+    "lightgbm": EstimatorChoice(
+        "lightgbm:LGBMClassifier",
+        "lightgbm:LGBMRegressor",
+        {"n_estimators": 100, "n_jobs": 1, "verbose": -1, "importance_type": "gain"},
+        example="num_leaves: 15",
+        impute=False,
+    ),
+    "xgboost": EstimatorChoice(
+        "scripts.pipeline.boosters:EncodedXGBClassifier",
+        "xgboost:XGBRegressor",
+        {"n_estimators": 100, "n_jobs": 1},
+        example="max_depth: 4",
+        impute=False,
+    ),
 }
 
 
 def estimators_for(task: Task) -> list[str]:
     """Return the names of the estimators that have a form for `task`."""
-    return [name for name, choice in ESTIMATORS.items() if choice.cls(task) is not None]
+    return [name for name, choice in ESTIMATORS.items() if choice.does(task)]
 
 
 def estimator_choice(name: str, task: Task | None = None) -> EstimatorChoice:
@@ -90,7 +118,7 @@ def estimator_choice(name: str, task: Task | None = None) -> EstimatorChoice:
             "with -p estimator=NAME"
         )
     choice = ESTIMATORS[name]
-    if task is not None and choice.cls(task) is None:
+    if task is not None and not choice.does(task):
         raise UserError(
             f"estimator {name!r} does not do {task}; for {task} choose one of "
             f"{', '.join(estimators_for(task))} with -p estimator=NAME"
