@@ -6,14 +6,18 @@ import json
 import shutil
 from pathlib import Path
 
-import skops.io
-
 from scripts.export.lineage import lineage, portable_path
-from scripts.export.onnx_graph import export_onnx
+from scripts.export.onnx_graph import export_onnx, holds_booster
 from scripts.export.suite_parity import suite_parity_report
 from scripts.pipeline.reference import BINS, prediction_reference
 from scripts.pipeline.rundir import RunDir
-from scripts.pipeline.training import load_pipeline, read_features, read_schema
+from scripts.pipeline.training import (
+    load_pipeline,
+    read_features,
+    read_schema,
+    trusted_skops_types,
+)
+from service.errors import UserError
 from service.model.store import save_model_version
 from service.model.version import (
     LINEAGE_FILE,
@@ -43,6 +47,14 @@ def stage_model(run: RunDir, params: dict, repo: Path, run_id: str) -> ModelMeta
 
     onnx = export_onnx(pipeline, schema, holdout)
     serves_onnx = onnx["model"] is not None and onnx["report"]["parity"]["passed"]
+    if not serves_onnx and holds_booster(pipeline):
+        raise UserError(
+            f"the ONNX graph of {type(pipeline.steps[-1][1]).__name__} does not answer as the "
+            f"pipeline does ({_why_not_onnx(onnx['report'])}); the service installs neither "
+            "LightGBM nor XGBoost, so it could not serve this pipeline and nothing was exported. "
+            "Train with -p estimator=lightgbm or xgboost as the project builds them, or another "
+            "-p estimator=NAME"
+        )
     if serves_onnx:
         (staging / ONNX_FILE).write_bytes(onnx["model"])
     shutil.copy2(run.pipeline, staging / PIPELINE_FILE)
@@ -71,7 +83,7 @@ def stage_model(run: RunDir, params: dict, repo: Path, run_id: str) -> ModelMeta
     return ModelMetadata(
         serving_format="onnx" if serves_onnx else "skops",
         onnx=onnx["report"],
-        skops_trusted=skops.io.get_untrusted_types(file=run.pipeline),
+        skops_trusted=trusted_skops_types(run.pipeline),
         classes=[str(c) for c in schema.classes],
         metrics={name: metrics[name] for name in held_out_metrics(schema.task) if name in metrics},
         run_id=run_id,
@@ -87,3 +99,7 @@ def export_model(run: RunDir, params: dict, repo: Path, run_id: str) -> tuple[st
     labels = version_labels(str(params.get("estimator")), run_id)
     tag = save_model_version(params["model_name"], run.model_staging, metadata, labels)
     return tag, metadata
+
+
+def _why_not_onnx(report: dict) -> str:
+    return report.get("error") or f"parity: {report.get('parity')}"

@@ -53,6 +53,9 @@ class EstimatorChoice:
     scale: bool = False
     # HGB routes NaN itself; a median imputer in front of it flipped float32 branches in ONNX.
     impute: bool = True
+    # The types its fitted form holds that skops does not trust by default: trusted by name
+    # when a pipeline is loaded (SKOPS_TRUSTED_TYPES), and nothing else.
+    skops_types: tuple[str, ...] = ()
 
     def does(self, task: Task) -> bool:
         return (self.regressor if task == "regression" else self.classifier) is not None
@@ -68,12 +71,13 @@ class EstimatorChoice:
         return {**self.defaults, **(self.regressor_defaults if task == "regression" else {})}
 
 
+_TREE = ("sklearn.tree._tree.Tree",)
 ESTIMATORS = {
     "random_forest": EstimatorChoice(
-        RandomForestClassifier, RandomForestRegressor, {"n_estimators": 100}
+        RandomForestClassifier, RandomForestRegressor, {"n_estimators": 100}, skops_types=_TREE
     ),
     "extra_trees": EstimatorChoice(
-        ExtraTreesClassifier, ExtraTreesRegressor, {"n_estimators": 100}
+        ExtraTreesClassifier, ExtraTreesRegressor, {"n_estimators": 100}, skops_types=_TREE
     ),
     # Scaled, iris and data/churn.csv converge in 16 and 14 lbfgs iterations; 1000 instead of
     # sklearn's 100 leaves room for wider tables before a ConvergenceWarning.
@@ -81,19 +85,30 @@ ESTIMATORS = {
         LogisticRegression, None, {"max_iter": 1000}, example="C: 0.5", scale=True
     ),
     "hist_gradient_boosting": EstimatorChoice(
-        HistGradientBoostingClassifier, HistGradientBoostingRegressor, impute=False
+        HistGradientBoostingClassifier,
+        HistGradientBoostingRegressor,
+        impute=False,
+        skops_types=("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",),
     ),
     "ridge": EstimatorChoice(None, Ridge, {"alpha": 1.0}, example="alpha: 0.5", scale=True),
     # Gradient-boosted trees route NaN themselves, like HGB. One thread each: the defaults of
     # both take every core, which on a small table costs more in handoff than it wins.
     # LightGBM's importances count splits unless told to sum gain, as XGBoost's and the
     # forests' do; verbose -1 keeps its "no further splits" warnings out of the report.
+    # LightGBM's own classes split in float64, which a float32 graph cannot follow: the
+    # project's form fits in float32 (scripts/pipeline/boosters.py says why and how).
     "lightgbm": EstimatorChoice(
-        "lightgbm:LGBMClassifier",
-        "lightgbm:LGBMRegressor",
+        "scripts.pipeline.boosters:Float32LGBMClassifier",
+        "scripts.pipeline.boosters:Float32LGBMRegressor",
         {"n_estimators": 100, "n_jobs": 1, "verbose": -1, "importance_type": "gain"},
         example="num_leaves: 15",
         impute=False,
+        skops_types=(
+            "scripts.pipeline.boosters.Float32LGBMClassifier",
+            "scripts.pipeline.boosters.Float32LGBMRegressor",
+            "lightgbm.basic.Booster",
+            "collections.OrderedDict",
+        ),
     ),
     "xgboost": EstimatorChoice(
         "scripts.pipeline.boosters:EncodedXGBClassifier",
@@ -101,8 +116,18 @@ ESTIMATORS = {
         {"n_estimators": 100, "n_jobs": 1},
         example="max_depth: 4",
         impute=False,
+        skops_types=(
+            "scripts.pipeline.boosters.EncodedXGBClassifier",
+            "xgboost.sklearn.XGBRegressor",
+            "xgboost.core.Booster",
+        ),
     ),
 }
+# What skops.io may load: numpy's dtypes, and what each estimator's fitted form holds. A
+# pipeline holding any other type (a step a notebook added) is refused by name.
+SKOPS_TRUSTED_TYPES = frozenset(
+    {"numpy.dtype"}.union(*(choice.skops_types for choice in ESTIMATORS.values()))
+)
 
 
 def estimators_for(task: Task) -> list[str]:
@@ -342,9 +367,23 @@ def read_features(path: Path, schema: FeatureSchema) -> pd.DataFrame:
     return pd.read_csv(path, dtype=categorical)
 
 
+def trusted_skops_types(path: Path) -> list[str]:
+    """Return the types the skops file at `path` holds beyond skops' defaults, each one checked
+    against SKOPS_TRUSTED_TYPES."""
+    found = skops.io.get_untrusted_types(file=path)
+    unknown = sorted(set(found) - SKOPS_TRUSTED_TYPES)
+    if unknown:
+        raise UserError(
+            f"{path} holds type(s) {', '.join(unknown)} that the project does not trust; if a "
+            "step you added to the pipeline is made of them and you trust them, add their names "
+            "to an estimator's skops_types in scripts/pipeline/training.py"
+        )
+    return found
+
+
 def load_pipeline(run: RunDir) -> Pipeline:
-    """Return the pipeline 02_train wrote; it trusts the types it finds, as this run made it."""
-    return skops.io.load(run.pipeline, trusted=skops.io.get_untrusted_types(file=run.pipeline))
+    """Return the pipeline 02_train wrote, loading only the types SKOPS_TRUSTED_TYPES names."""
+    return skops.io.load(run.pipeline, trusted=trusted_skops_types(run.pipeline))
 
 
 def train_with_defaults(run: RunDir) -> TrainedRun:

@@ -17,7 +17,8 @@ import pandas as pd
 import pytest
 import requests
 from support.batch_runs import run_batch
-from support.pipeline_runs import printed_tag, run_pipeline
+from support.lifecycle import lifecycle
+from support.pipeline_runs import Trained, json_records, run_pipeline
 from support.prediction_logs import read_log_lines
 
 from scripts.batch.cli import main as batch_main
@@ -25,7 +26,6 @@ from scripts.pipeline.params import PROJECT_ROOT
 from scripts.tools.demo_data import house_prices
 from scripts.tools.harness.bento_process import BentoServer
 from scripts.tools.harness.scrape import total
-from service.model.store import load_model_version
 from service.scoring.core import Scorer
 
 pytestmark = pytest.mark.integration
@@ -39,26 +39,6 @@ TYPE_RULE = "expect_column_values_to_be_in_type_list"
 LABELLED = 40
 
 
-def _records(frame: pd.DataFrame) -> list[dict]:
-    """Return rows as JSON records, gaps as null."""
-    return [
-        {key: (None if pd.isna(value) else value) for key, value in row.items()}
-        for row in frame.to_dict("records")
-    ]
-
-
-def _lifecycle(*args: str) -> subprocess.CompletedProcess:
-    """Return `python -m scripts.lifecycle ARGS` run to its end in the tests' store."""
-    return subprocess.run(
-        [sys.executable, "-m", "scripts.lifecycle", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ},  # BENTOML_HOME is the tests' own store (tests/conftest.py)
-        cwd=PROJECT_ROOT,
-    )
-
-
 @pytest.fixture(scope="module")
 def houses_csv(tmp_path_factory) -> Path:
     """The demo price table with the price blanked in UNLABELLED rows."""
@@ -68,22 +48,6 @@ def houses_csv(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("houses") / "houses.csv"
     frame.to_csv(path, index=False)
     return path
-
-
-class Trained:
-    """A finished, successful pipeline run: its process, run folder and exported tag."""
-
-    def __init__(self, done: subprocess.CompletedProcess, run_dir: Path):
-        assert done.returncode == 0, f"pipeline failed:\n{done.stdout}\n{done.stderr}"
-        self.done = done
-        self.run_dir = run_dir
-        self.tag = printed_tag(done)
-        self.version = load_model_version(self.tag)
-
-    def holdout(self) -> pd.DataFrame:
-        """Return the run's held-out rows, target included, text columns as text."""
-        text = [f.name for f in self.version.schema.features if f.kind == "categorical"]
-        return pd.read_csv(self.run_dir / "holdout.csv", dtype=dict.fromkeys(text, "str"))
 
 
 def _train(houses_csv: Path, run_dir: Path, *args: str) -> subprocess.CompletedProcess:
@@ -116,7 +80,7 @@ class Served:
 
     def predict(self, frame: pd.DataFrame) -> requests.Response:
         answer = requests.post(
-            f"{self.url}/predict", json={"records": _records(self.features(frame))}, timeout=30
+            f"{self.url}/predict", json={"records": json_records(self.features(frame))}, timeout=30
         )
         if answer.status_code == 200:
             self.rows_answered += len(frame)
@@ -213,7 +177,7 @@ def test_predict_answers_floats_equal_to_the_scoring_core(served):
 
 
 def test_text_in_a_number_column_is_refused_naming_the_column_and_the_rule(served):
-    record = _records(served.features(served.trained.holdout().head(1)))[0]
+    record = json_records(served.features(served.trained.holdout().head(1)))[0]
     answer = requests.post(
         f"{served.url}/predict", json={"records": [{**record, "rooms": "many"}]}, timeout=30
     )
@@ -404,25 +368,25 @@ def test_a_ridge_challenger_is_compared_on_errors_promoted_and_rolled_back(
         # The prices bend away from a line, so ridge's errors are larger and both rules fail.
         assert rule["challenger"] > rule["champion"] and not rule["passed"], metric
     assert gate["passed"] is False
-    champion = _lifecycle("resolve", f"{NAME}:champion")
+    champion = lifecycle("resolve", f"{NAME}:champion")
     assert champion.stdout.strip() == first_run.tag
 
     # The run folder is outside reports/, so the command compares again on recreated held-out
     # rows, which it cannot do for a data file outside the repository: it refuses, saying why.
-    refused = _lifecycle("promote", "--name", NAME)
+    refused = lifecycle("promote", "--name", NAME)
     assert refused.returncode == 1, refused.stdout
     assert "promote failed:" in refused.stderr and "FORCE=1" in refused.stderr
     assert "trained on 'houses.csv'" in refused.stderr
-    assert _lifecycle("resolve", f"{NAME}:champion").stdout.strip() == first_run.tag
+    assert lifecycle("resolve", f"{NAME}:champion").stdout.strip() == first_run.tag
 
-    forced = _lifecycle("promote", "--name", NAME, "--force")
+    forced = lifecycle("promote", "--name", NAME, "--force")
     assert forced.returncode == 0, forced.stderr
     assert "not compared:" in forced.stdout
     assert f"{ridge.tag} is the champion now by force, past a failed gate" in forced.stdout
     assert f"previous: {first_run.tag}" in forced.stdout
-    assert _lifecycle("resolve", f"{NAME}:champion").stdout.strip() == ridge.tag
+    assert lifecycle("resolve", f"{NAME}:champion").stdout.strip() == ridge.tag
 
-    rolled = _lifecycle("rollback", "--name", NAME)
+    rolled = lifecycle("rollback", "--name", NAME)
     assert rolled.returncode == 0, rolled.stderr
     assert f"{first_run.tag} serves as champion now; previous: {ridge.tag}" in rolled.stdout
-    assert _lifecycle("resolve", f"{NAME}:champion").stdout.strip() == first_run.tag
+    assert lifecycle("resolve", f"{NAME}:champion").stdout.strip() == first_run.tag

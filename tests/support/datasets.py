@@ -26,6 +26,13 @@ def mixed_frame(rows: int = 400, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
+def mixed_multiclass_frame(rows: int = 400, seed: int = 0) -> pd.DataFrame:
+    """Return `mixed_frame` with three string classes in `churned`: stays, leaves, asks."""
+    frame = mixed_frame(rows, seed)
+    grade = frame["churned"] + (frame["plan"] == "pro")
+    return frame.assign(churned=np.array(["stays", "leaves", "asks"])[grade.to_numpy()])
+
+
 def write_mixed_csv(path: Path, rows: int = 400, seed: int = 0) -> Path:
     mixed_frame(rows, seed).to_csv(path, index=False)
     return path

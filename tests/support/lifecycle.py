@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +57,18 @@ def make(target: str, **variables: str) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         timeout=300,
+        env={**os.environ},  # BENTOML_HOME is the tests' own store (tests/conftest.py)
+        cwd=PROJECT_ROOT,
+    )
+
+
+def lifecycle(*args: str) -> subprocess.CompletedProcess:
+    """Return `python -m scripts.lifecycle ARGS` run to its end in the tests' store."""
+    return subprocess.run(
+        [sys.executable, "-m", "scripts.lifecycle", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ},  # BENTOML_HOME is the tests' own store (tests/conftest.py)
         cwd=PROJECT_ROOT,
     )
