@@ -48,8 +48,8 @@ CHAMPION_OR_PIPELINE = $(BIN)/python -m scripts.lifecycle resolve $(MODEL_NAME):
 LIFECYCLE = $(BIN)/python -m scripts.lifecycle
 .PHONY: promote rollback models
 
-promote: setup ## make the newest challenger (or TAG=name:version) champion if it passes the promotion gate; FORCE=1 overrides
-	$(LIFECYCLE) promote --name $(MODEL_NAME) $(if $(TAG),--tag $(TAG)) $(if $(filter 1 true yes,$(FORCE)),--force)
+promote: setup ## make the newest challenger (or TAG=name:version) champion if it passes the promotion gate; FORCE=1 overrides; DATA=path names its data file
+	$(LIFECYCLE) promote --name $(MODEL_NAME) $(if $(TAG),--tag $(TAG)) $(if $(DATA),--data $(DATA)) $(if $(filter 1 true yes,$(FORCE)),--force)
 
 rollback: setup ## point champion back at the previous champion, and say which version serves
 	$(LIFECYCLE) rollback --name $(MODEL_NAME)

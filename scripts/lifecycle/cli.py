@@ -1,6 +1,7 @@
 """The model's lifecycle on the BentoML store: promote a challenger, roll back, list versions.
 
-python -m scripts.lifecycle promote [--name NAME] [--tag NAME:VERSION] [--force]   (make promote)
+python -m scripts.lifecycle promote [--name NAME] [--tag NAME:VERSION] [--data PATH] [--force]
+                                                                     (make promote)
 python -m scripts.lifecycle rollback [--name NAME]                                 (make rollback)
 python -m scripts.lifecycle models [--name NAME]                                   (make models)
 python -m scripts.lifecycle alias ALIAS --tag NAME:VERSION     point any other alias at a version
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from service.errors import UserError
 from service.model.aliases import CHAMPION, PREVIOUS, check_alias_name
@@ -22,7 +24,7 @@ from service.model.aliases import CHAMPION, PREVIOUS, check_alias_name
 RESTART = "a running service keeps the version it loaded: restart `make serve`, or `make bento`"
 
 
-def promote_command(name: str, tag: str | None, force: bool) -> int:
+def promote_command(name: str, tag: str | None, force: bool, data: Path | None = None) -> int:
     from scripts.lifecycle.promotion import comparison_for, promote, summary_lines
     from scripts.lifecycle.promotion_rules import promotion_settings
     from scripts.pipeline.params import PROJECT_ROOT, load_params
@@ -45,6 +47,7 @@ def promote_command(name: str, tag: str | None, force: bool) -> int:
                 load_model_version(f"{name}:{champion}"),
                 settings.rules_for(challenger.schema.task),
                 PROJECT_ROOT,
+                data,
             )
         except UserError as error:
             if not force:
@@ -167,6 +170,12 @@ def main(argv: list[str] | None = None) -> int:
     promote = commands.add_parser("promote", parents=[named], help="promote a challenger")
     promote.add_argument("--tag", help="the version to promote (default: the newest challenger)")
     promote.add_argument("--force", action="store_true", help="promote past a failed gate")
+    promote.add_argument(
+        "--data",
+        type=Path,
+        help="the data file the challenger trained on, where it is not at the recorded path "
+        "(one outside the project); its sha256 must match",
+    )
     commands.add_parser("rollback", parents=[named], help="champion back to previous")
     commands.add_parser("models", parents=[named], help="the versions, newest first")
     commands.add_parser("history", parents=[named], help="every change of the aliases")
@@ -186,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
             tag = args.tag
             if tag and ":" not in tag:
                 raise UserError(f"TAG={tag!r} must be NAME:VERSION (or NAME:ALIAS)")
-            return promote_command(tag.partition(":")[0] if tag else name, tag, args.force)
+            model = tag.partition(":")[0] if tag else name
+            return promote_command(model, tag, args.force, args.data)
         if args.command == "rollback":
             return rollback_command(name)
         if args.command == "models":

@@ -27,18 +27,23 @@ from service.scoring.core import Scorer
 FIRST_VERSION = "first version"
 
 
-def recreated_holdout(version: ModelVersion, repo: Path) -> tuple[pd.DataFrame, str]:
-    """Return the version's held-out rows (target included), split again from its data file.
+def recreated_holdout(
+    version: ModelVersion, repo: Path, data: Path | None = None
+) -> tuple[pd.DataFrame, str]:
+    """Return the version's held-out rows (target included), split again from its data file:
+    `data` when given, else the path the version recorded, inside `repo`.
 
     The split is deterministic given the data, test_size and random_state the version recorded;
-    a data file whose sha256 changed would give other rows, so it is refused.
+    a data file whose sha256 changed would give other rows, so it is refused. A file outside the
+    project is recorded by its name only, so it is found only when `data` names it.
     """
     recorded = version.lineage.get("data_path")
-    path = Path(repo) / str(recorded)
-    if not recorded or not path.is_file():
+    path = Path(data) if data is not None else Path(repo) / str(recorded)
+    if (data is None and not recorded) or not path.is_file():
         raise UserError(
             f"{version.tag} was trained on {recorded!r}, which is not at {path}: its held-out "
-            "rows cannot be recreated. Compare it in the run that exported it, or pass FORCE=1"
+            "rows cannot be recreated. Name the file with DATA=PATH, compare it in the run that "
+            "exported it, or pass FORCE=1"
         )
     digest = sha256_file(path)
     if digest != version.lineage.get("data_sha256"):
@@ -56,7 +61,8 @@ def recreated_holdout(version: ModelVersion, repo: Path) -> tuple[pd.DataFrame, 
         version.schema.task,
     )
     rows = split.holdout_features.assign(**{split.schema.target: split.holdout_labels})
-    return rows.reset_index(drop=True), f"recreated from {recorded} (sha256 {digest[:12]}…)"
+    source = recorded if data is None else path
+    return rows.reset_index(drop=True), f"recreated from {source} (sha256 {digest[:12]}…)"
 
 
 def score_version(version: ModelVersion, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -158,10 +164,15 @@ def rejudge(comparison: dict, rules: list[Rule]) -> dict:
 
 
 def comparison_for(
-    challenger: ModelVersion, champion: ModelVersion, rules: list[Rule], repo: Path
+    challenger: ModelVersion,
+    champion: ModelVersion,
+    rules: list[Rule],
+    repo: Path,
+    data: Path | None = None,
 ) -> dict:
     """Return the comparison of `challenger` with `champion`: the one its run wrote, judged
-    again by `rules`, when it is at hand and was made against this champion; else a new one."""
+    again by `rules`, when it is at hand and was made against this champion; else a new one, on
+    held-out rows split again from `data` (or the file the challenger recorded)."""
     stored = Path(repo) / "reports" / challenger.metadata.run_id / "comparison.json"
     try:
         found = json.loads(stored.read_text())
@@ -175,7 +186,7 @@ def comparison_for(
     )
     if usable:
         return {**rejudge(found, rules), "from": str(stored)}
-    rows, source = recreated_holdout(challenger, repo)
+    rows, source = recreated_holdout(challenger, repo, data)
     return compare(challenger, champion, rows, rules, source)
 
 

@@ -135,13 +135,19 @@ def test_a_forest_champion_meets_a_lightgbm_challenger_at_the_gate_and_batch_sco
     assert gate["passed"] is beats, gate
     assert "promotion gate" in booster.done.stdout
 
-    # make promote re-scores both on held-out rows it rebuilds from the data file, which it
-    # finds only inside the project: this one lies in a temporary folder, so it says so and
-    # FORCE=1 promotes on the run's verdict above.
+    # make promote re-scores both on held-out rows it splits again from the data file, which
+    # lies outside the project here: recorded by its name only, it is found once DATA names it.
     refused = lifecycle("promote", "--name", name)
-    assert refused.returncode != 0 and "cannot be recreated" in refused.stderr, refused.stderr
-    promoted = lifecycle("promote", "--name", name, "--force")
-    assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+    assert refused.returncode != 0 and "DATA=PATH" in refused.stderr, refused.stderr
+    csv = tmp_path / f"{name}.csv"
+    promoted = lifecycle("promote", "--name", name, "--data", str(csv))
+    if beats:
+        assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+    else:  # the forest won on these rows: the gate says so, and FORCE=1 promotes anyway
+        assert "promotion refused" in promoted.stderr, promoted.stdout + promoted.stderr
+        promoted = lifecycle("promote", "--name", name, "--force")
+        assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+    assert f"recreated from {csv}" in promoted.stdout or not beats
     assert alias_file(name).read().get(CHAMPION) == booster.tag.split(":")[1]
 
     # The champion, now a booster, served without the training libraries...

@@ -146,6 +146,15 @@ def test_held_out_rows_are_recreated_exactly_and_a_changed_data_file_is_refused(
     with pytest.raises(UserError, match=r"data/iris\.csv changed since .*FORCE=1"):
         recreated_holdout(version, tmp_path)
 
+    # A copy elsewhere, named with DATA=PATH, gives the same rows; a changed one is refused too.
+    (tmp_path / "copy.csv").write_bytes((PROJECT_ROOT / "data" / "iris.csv").read_bytes())
+    rows, source = recreated_holdout(version, tmp_path / "nowhere", tmp_path / "copy.csv")
+    assert rows.equals(stored) and source.startswith(f"recreated from {tmp_path / 'copy.csv'}")
+    with pytest.raises(UserError, match=r"changed since"):
+        recreated_holdout(version, PROJECT_ROOT, tmp_path / "data" / "iris.csv")
+    with pytest.raises(UserError, match=r"not at .*missing\.csv.*DATA=PATH"):
+        recreated_holdout(version, PROJECT_ROOT, tmp_path / "missing.csv")
+
 
 def test_rows_a_suite_rejects_are_counted_by_rule_not_fatal(lifecycle_versions):
     from scripts.lifecycle.promotion import compare
