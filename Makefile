@@ -90,6 +90,10 @@ docs: setup ## build the documentation site strictly and serve it on 127.0.0.1:8
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --strict -a 127.0.0.1:$(DOCS_PORT)
 
+.PHONY: retrain
+retrain: setup ## a challenger from the prediction log's labelled rows, judged on held-out and recent production rows: ARGS="-p log_dir=DIR"
+	$(BIN)/python -m scripts.lifecycle.retrain $(ARGS)
+
 .PHONY: monitor
 monitor: setup ## drift and live accuracy from the service's prediction log: ARGS="-p log_dir=DIR [--fail-on-drift]"
 	$(BIN)/python -m scripts.monitor $(ARGS)

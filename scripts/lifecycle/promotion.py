@@ -153,13 +153,29 @@ def compare(
 
 
 def rejudge(comparison: dict, rules: list[Rule]) -> dict:
-    """Return a stored comparison judged again by `rules` (params.yaml may have changed)."""
+    """Return a stored comparison judged again by `rules` (params.yaml may have changed); one
+    `make retrain` made is judged on its recent production rows too, and passes when both do."""
     verdicts = judge(rules, comparison["metrics"]["challenger"], comparison["metrics"]["champion"])
-    return {
+    judged = {
         **comparison,
         "rules": verdicts,
         "passed": all(verdict["passed"] for verdict in verdicts),
         "reasons": [failure for verdict in verdicts for failure in verdict["failures"]],
+    }
+    if comparison.get("production"):
+        return with_production(judged, rejudge(comparison["production"], rules))
+    return judged
+
+
+def with_production(held_out: dict, production: dict) -> dict:
+    """Return the held-out comparison with the recent production rows' one inside it: it
+    passes only when both do."""
+    reasons = [f"on recent production rows: {reason}" for reason in production["reasons"]]
+    return {
+        **held_out,
+        "production": production,
+        "passed": bool(held_out["passed"] and production["passed"]),
+        "reasons": [*held_out.get("reasons", []), *reasons],
     }
 
 
@@ -285,5 +301,8 @@ def summary_lines(comparison: dict) -> list[str]:
         lines.append(f"  {mark}  {verdict['metric']}: {values}")
     if comparison.get("error"):
         lines.append(f"  not compared: {comparison['error']}")
+    if comparison.get("production"):
+        production = summary_lines(comparison["production"])
+        lines += ["  on recent production rows:", *(f"  {line}" for line in production[1:])]
     lines.append(f"  gate: {'passed' if comparison['passed'] else 'failed'}")
     return lines

@@ -13,8 +13,9 @@ DEFAULT_PARAMS = PARAMS_YAML
 PROJECT_ROOT = PARAMS_YAML.parent
 # Set by the runner for every notebook, never by the user.
 RUNNER_PARAMS = {"run_dir"}
-# Read by the runner itself, never passed to a notebook: the promotion gate after export.
-PIPELINE_SETTINGS = {"promotion"}
+# Read by the runner itself, never passed to a notebook: the promotion gate after export, and
+# `make retrain`'s policy.
+PIPELINE_SETTINGS = {"promotion", "retrain"}
 
 
 def load_params(path: Path = DEFAULT_PARAMS) -> dict:

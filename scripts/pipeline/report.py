@@ -130,20 +130,31 @@ def gate_verdict(gate: dict) -> list[str]:
                 "The champion was trained on other data or another split: it may have seen "
                 "some of these rows."
             )
+    production = gate.get("production")
+    if production:
+        verdict = "passed" if production["passed"] else "failed"
+        sentences.append(
+            f"On recent production rows neither version trained on, the gate {verdict}: "
+            f"{rows_sentence(production['rows'])}."
+        )
     return sentences
 
 
 def gate_rule_rows(gate: dict) -> list[dict[str, str]]:
-    """Return one row of text per promotion rule: the metric, both values, the rule, the verdict."""
+    """Return one row of text per promotion rule: the metric, both values, the rule, the verdict;
+    then the same for the recent production rows, when `make retrain` judged on them too."""
+    production = gate.get("production") or {}
+    judged = [(verdict, "") for verdict in gate.get("rules", [])]
+    judged += [(verdict, " (production rows)") for verdict in production.get("rules", [])]
     return [
         {
-            "metric": verdict["metric"],
+            "metric": verdict["metric"] + where,
             "challenger": _value(verdict["challenger"]),
             "champion": _value(verdict["champion"]),
             "rule": _rule(verdict),
             "verdict": "pass" if verdict["passed"] else "; ".join(verdict["failures"]),
         }
-        for verdict in gate.get("rules", [])
+        for verdict, where in judged
     ]
 
 

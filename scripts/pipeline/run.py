@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -154,8 +155,16 @@ def point_latest(run_dir: Path) -> None:
     os.replace(temporary, latest)
 
 
-def run(params_file: Path, overrides: list[str], run_dir: str | None) -> str:
-    """Return the exported model tag after running every notebook and the export step."""
+def run(
+    params_file: Path,
+    overrides: list[str],
+    run_dir: str | None,
+    also_judge: Callable[[str, dict], dict] | None = None,
+) -> str:
+    """Return the exported model tag after running every notebook and the export step.
+
+    `also_judge` takes the new tag and the promotion gate's comparison and returns it with more
+    verdicts in it (`make retrain`'s on production rows), before the report shows it."""
     notebooks = notebook_paths()
     declared = declared_parameters([*notebooks, EXPORT_NOTEBOOK])
     known = (set().union(*declared.values()) - RUNNER_PARAMS) | PIPELINE_SETTINGS
@@ -194,6 +203,9 @@ def run(params_file: Path, overrides: list[str], run_dir: str | None) -> str:
         status = "exported"
         run.export.write_text(json.dumps(stored_record(tag), indent=2))
         gate = gate_after_export(params, tag, run.holdout, run.comparison)
+        if also_judge is not None:
+            gate = also_judge(tag, gate)
+            run.comparison.write_text(json.dumps(gate, indent=2))
         print("promotion gate: " + "\n".join(summary_lines(gate)), flush=True)
         try:
             run_notebook(EXPORT_NOTEBOOK, run_path, chosen(EXPORT_NOTEBOOK), f"[{steps}/{steps}]")

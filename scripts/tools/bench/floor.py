@@ -12,6 +12,7 @@ import os
 
 import numpy as np
 import orjson
+import pandas as pd
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -28,16 +29,20 @@ CLASSES = [str(c) for c in PREDICTOR.classes]
 
 async def predict(request: Request) -> Response:
     records = orjson.loads(await request.body())["records"]
+    # A gap is NaN in a number (numpy makes None one) and the missing category in text (the
+    # predictor fills it in a Series), as the graph was trained; nothing else is checked.
     columns = {
-        name: np.array([r[name] for r in records], dtype=np.float64 if name in NUMERIC else object)
+        name: np.array([r[name] for r in records], dtype=np.float64)
+        if name in NUMERIC
+        else pd.Series([r[name] for r in records], dtype=object)
         for name in VERSION.schema.names
     }
     labels, probabilities = PREDICTOR.predict(columns)
-    body = {
-        "model": VERSION.tag,
-        "predictions": labels.tolist(),
-        "probabilities": [dict(zip(CLASSES, row, strict=True)) for row in probabilities.tolist()],
-    }
+    body = {"model": VERSION.tag, "predictions": labels.tolist()}
+    if not VERSION.schema.is_regression:
+        body["probabilities"] = [
+            dict(zip(CLASSES, row, strict=True)) for row in probabilities.tolist()
+        ]
     return Response(orjson.dumps(body), media_type="application/json")
 
 
