@@ -48,8 +48,8 @@ CHAMPION_OR_PIPELINE = $(BIN)/python -m scripts.lifecycle resolve $(MODEL_NAME):
 LIFECYCLE = $(BIN)/python -m scripts.lifecycle
 .PHONY: promote rollback models
 
-promote: setup ## make the newest challenger (or TAG=name:version) champion if it passes the promotion gate; FORCE=1 overrides; DATA=path names its data file
-	$(LIFECYCLE) promote --name $(MODEL_NAME) $(if $(TAG),--tag $(TAG)) $(if $(DATA),--data $(DATA)) $(if $(filter 1 true yes,$(FORCE)),--force)
+promote: setup ## make the newest challenger (or TAG=name:version) champion if it passes the promotion gate; FORCE=1 overrides; DATA=path names its data file; SHADOW_URL=a service shadowing it
+	$(LIFECYCLE) promote --name $(MODEL_NAME) $(if $(TAG),--tag $(TAG)) $(if $(DATA),--data $(DATA)) $(if $(SHADOW_URL),--shadow-url $(SHADOW_URL)) $(if $(filter 1 true yes,$(FORCE)),--force)
 
 rollback: setup ## point champion back at the previous champion, and say which version serves
 	$(LIFECYCLE) rollback --name $(MODEL_NAME)
@@ -91,8 +91,8 @@ docs: setup ## build the documentation site strictly and serve it on 127.0.0.1:8
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --strict -a 127.0.0.1:$(DOCS_PORT)
 
 .PHONY: retrain
-retrain: setup ## a challenger from the prediction log's labelled rows, judged on held-out and recent production rows: ARGS="-p log_dir=DIR"
-	$(BIN)/python -m scripts.lifecycle.retrain $(ARGS)
+retrain: setup ## a challenger from the prediction log's labelled rows, judged on held-out and recent production rows: ARGS="-p log_dir=DIR"; SHADOW=1 then serves it as the champion's shadow on PORT
+	$(BIN)/python -m scripts.lifecycle.retrain $(ARGS) $(if $(filter 1 true yes,$(SHADOW)),--shadow --port $(PORT))
 
 .PHONY: monitor
 monitor: setup ## drift and live accuracy from the service's prediction log: ARGS="-p log_dir=DIR [--fail-on-drift]"

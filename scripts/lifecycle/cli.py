@@ -1,6 +1,7 @@
 """The model's lifecycle on the BentoML store: promote a challenger, roll back, list versions.
 
-python -m scripts.lifecycle promote [--name NAME] [--tag NAME:VERSION] [--data PATH] [--force]
+python -m scripts.lifecycle promote [--name NAME] [--tag NAME:VERSION] [--data PATH]
+                                    [--shadow-url URL] [--force]
                                                                      (make promote)
 python -m scripts.lifecycle rollback [--name NAME]                                 (make rollback)
 python -m scripts.lifecycle models [--name NAME]                                   (make models)
@@ -24,7 +25,13 @@ from service.model.aliases import CHAMPION, PREVIOUS, check_alias_name
 RESTART = "a running service keeps the version it loaded: restart `make serve`, or `make bento`"
 
 
-def promote_command(name: str, tag: str | None, force: bool, data: Path | None = None) -> int:
+def promote_command(
+    name: str,
+    tag: str | None,
+    force: bool,
+    data: Path | None = None,
+    shadow_url: str | None = None,
+) -> int:
     from scripts.lifecycle.promotion import comparison_for, promote, summary_lines
     from scripts.lifecycle.promotion_rules import promotion_settings
     from scripts.pipeline.params import PROJECT_ROOT, load_params
@@ -57,12 +64,16 @@ def promote_command(name: str, tag: str | None, force: bool, data: Path | None =
         else:
             print("\n".join(summary_lines(comparison)))
         passed = comparison["passed"]
+        if shadow_url:
+            shadow = shadow_verdict(shadow_url, str(model.tag), load_params())
+            passed = passed and shadow["passed"]
+            comparison["reasons"] = [*comparison.get("reasons", []), *shadow["reasons"]]
         if not passed and not force:
             print(
                 f"promotion refused: {model.tag} does not pass the promotion gate against "
                 f"{name}:{champion}:\n  " + "\n  ".join(comparison["reasons"]) + "\n"
-                "Rules: promotion.rules (a regressor's: promotion.regression_rules) in "
-                "params.yaml. FORCE=1 promotes anyway (and records it).",
+                "Rules: promotion.rules (a regressor's: promotion.regression_rules) and "
+                "promotion.shadow in params.yaml. FORCE=1 promotes anyway (and records it).",
                 file=sys.stderr,
             )
             return 1
@@ -71,6 +82,22 @@ def promote_command(name: str, tag: str | None, force: bool, data: Path | None =
     forced = " by force, past a failed gate" if not passed else ""
     print(f"{name}:{version} is the champion now{forced}{previous}\n{RESTART}")
     return 0
+
+
+def shadow_verdict(url: str, candidate: str, params: dict) -> dict:
+    """Return the shadow's evidence for `candidate` in the service at `url`, judged and printed."""
+    from scripts.lifecycle.shadow_evidence import ShadowRules, judge_shadow, scrape, shadow_evidence
+
+    judged = judge_shadow(
+        shadow_evidence(scrape(url), candidate), ShadowRules.from_params(params["promotion"])
+    )
+    agreement = judged["agreement"]
+    shown = "-" if agreement is None else f"{agreement:.4f}"
+    print(
+        f"shadow at {url}: {judged['rows']} rows scored beside the main model, agreement "
+        f"{shown}, requests {judged['requests']}: {'pass' if judged['passed'] else 'FAIL'}"
+    )
+    return judged
 
 
 def latest_challenger(name: str, champion: str | None):
@@ -171,6 +198,11 @@ def main(argv: list[str] | None = None) -> int:
     promote.add_argument("--tag", help="the version to promote (default: the newest challenger)")
     promote.add_argument("--force", action="store_true", help="promote past a failed gate")
     promote.add_argument(
+        "--shadow-url",
+        help="a running service that serves the challenger as its shadow: its /metrics evidence "
+        "is judged by promotion.shadow too",
+    )
+    promote.add_argument(
         "--data",
         type=Path,
         help="the data file the challenger trained on, where it is not at the recorded path "
@@ -196,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
             if tag and ":" not in tag:
                 raise UserError(f"TAG={tag!r} must be NAME:VERSION (or NAME:ALIAS)")
             model = tag.partition(":")[0] if tag else name
-            return promote_command(model, tag, args.force, args.data)
+            return promote_command(model, tag, args.force, args.data, args.shadow_url)
         if args.command == "rollback":
             return rollback_command(name)
         if args.command == "models":

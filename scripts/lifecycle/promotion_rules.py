@@ -117,10 +117,11 @@ def promotion_settings(params: dict) -> PromotionSettings:
             "params.yaml needs a `promotion` mapping with `auto_promote` and `rules` "
             "(see the one shipped with the template)"
         )
-    unknown = sorted(set(raw) - {"auto_promote", *RULE_SETS})
+    # `shadow` holds the rules for a shadow candidate's evidence (lifecycle/shadow_evidence.py).
+    unknown = sorted(set(raw) - {"auto_promote", "shadow", *RULE_SETS})
     if unknown:
         raise UserError(
-            f"unknown promotion setting(s) {', '.join(unknown)}; known: auto_promote, "
+            f"unknown promotion setting(s) {', '.join(unknown)}; known: auto_promote, shadow, "
             + ", ".join(RULE_SETS)
         )
     auto = raw.get("auto_promote", False)

@@ -2,7 +2,7 @@
 run into a challenger, and the gate run on the held-out rows and on recent production rows.
 
 python -m scripts.lifecycle.retrain [--params FILE] [-p NAME=VALUE ...] [--run-dir DIR]
-                                   [--data-dir DIR]                         (make retrain)
+                                   [--data-dir DIR] [--shadow [--port N]]   (make retrain)
 
 `-p log_dir=DIR` names the service's PREDICTION_LOG_DIR and `-p model_tag=TAG` the version whose
 rows to take (default: the champion); every other `-p` goes to the pipeline as in `make
@@ -13,6 +13,7 @@ held back from training: neither model has seen them, so the gate judges both on
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
@@ -26,7 +27,7 @@ from scripts.lifecycle.promotion_rules import promotion_settings
 from scripts.monitor.log_reader import Window, read_log
 from scripts.monitor.run import monitored_tag
 from scripts.pipeline.data import load_table
-from scripts.pipeline.params import load_params, parse_override, resolve_params
+from scripts.pipeline.params import PROJECT_ROOT, load_params, parse_override, resolve_params
 from scripts.pipeline.run import REPORTS_DIR, absolute, new_run_dir, runner_arguments
 from scripts.pipeline.run import run as run_pipeline
 from service.errors import UserError
@@ -127,7 +128,8 @@ def retrain(
     settings = promotion_settings(params)
     params["data_path"] = absolute(params["data_path"])
 
-    log = read_log(absolute(params["log_dir"]))
+    params["log_dir"] = absolute(params["log_dir"])
+    log = read_log(params["log_dir"])
     champion = load_model_version(monitored_tag(params["model_tag"], params["model_name"]))
     window = Window.last_hours(policy.window_days * 24)
     production: ProductionRows = labelled_rows(log, champion, window)
@@ -181,6 +183,7 @@ def retrain(
         "policy": asdict(policy),
         "rows": {**counts, "trained_on": len(older), "held_back": len(recent)},
         "training_data": str(folder / TRAINING_DATA),
+        "log_dir": params["log_dir"],
         "run_dir": str(pipeline_dir),
         "passed": comparison.get("passed"),
         "outcome": comparison.get("outcome"),
@@ -199,13 +202,38 @@ def main(argv: list[str] | None = None) -> int:
         help=f"where the new training data and retrain.json go (default reports/"
         f"{RETRAIN_REPORTS}/<UTC time>)",
     )
+    parser.add_argument(
+        "--shadow",
+        action="store_true",
+        help="then serve the champion with the challenger as its shadow, logging to log_dir",
+    )
+    parser.add_argument("--port", type=int, default=3000, help="with --shadow: the port")
     args = parser.parse_args(argv)
     try:
-        retrain(args.params, args.overrides, args.run_dir, args.data_dir)
+        record = retrain(args.params, args.overrides, args.run_dir, args.data_dir)
     except UserError as error:
         print(f"retrain failed: {error}", file=sys.stderr)
         return 1
+    if args.shadow:
+        serve_with_shadow(record, args.port)
     return 0
+
+
+def serve_with_shadow(record: dict, port: int) -> None:
+    """Replace this process with `bentoml serve`: the champion answers, the challenger scores
+    the same rows beside it, and both go on writing the prediction log the loop reads."""
+    env = {
+        "MODEL_TAG": record["champion"],
+        "CANDIDATE_MODEL_TAG": record["challenger"],
+        "CANDIDATE_MODE": "shadow",
+        "PREDICTION_LOG_DIR": record["log_dir"],
+    }
+    shown = " ".join(f"{key}={value}" for key, value in env.items())
+    print(f"serving on 127.0.0.1:{port}: {shown}", flush=True)
+    bentoml = str(Path(sys.executable).parent / "bentoml")
+    command = [bentoml, "serve", "service.service:ModelService", "--host", "127.0.0.1"]
+    os.chdir(PROJECT_ROOT)
+    os.execve(bentoml, [*command, "--port", str(port)], {**os.environ, **env})
 
 
 if __name__ == "__main__":

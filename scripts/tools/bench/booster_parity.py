@@ -1,6 +1,6 @@
 """Measure how far each tree estimator's ONNX graph answers from its pipeline, and print a table.
 
-    python -m scripts.tools.bench.booster_parity [--rows 20000] [--seed 0]
+    python -m scripts.tools.bench.booster_parity [--rows 20000] [--seed 0] [--fits 5]
 
 For each table (data/iris.csv, data/churn.csv, data/house_prices.csv, and a generated one with
 an epoch-seconds column, a column whose neighbouring values float32 cannot tell apart) and each
@@ -9,6 +9,8 @@ random forest), it fits the project's pipeline on 75% of the rows, converts it a
 does, and compares the two on the other 25% plus the export's edge rows (gaps, unseen
 categories): labels flipped, rows whose probability (or relative value) moved by more than the
 export's tolerance, the largest move, and the held-out accuracy (or RMSE) each side gives.
+Then it times each booster's fit on every table with one thread and with all the cores, the
+median of --fits fits: the project's default is one.
 
 Figures are printed, never asserted: this is a measurement, not a test.
 """
@@ -16,6 +18,8 @@ Figures are printed, never asserted: this is a measurement, not a test.
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import time
 from dataclasses import dataclass
 
@@ -145,10 +149,25 @@ FORMS = (
 )
 
 
+def fit_seconds(frame: pd.DataFrame, target: str, task: Task, estimator: str, jobs: int, fits: int):
+    """Return the median seconds of `fits` fits of `estimator` on all of `frame`."""
+    features, labels = split_target(frame, target)
+    schema = infer_schema(features, labels, task)
+    inputs = model_inputs(features, schema)
+    timings = []
+    for _ in range(fits):
+        pipeline = build_pipeline(schema, estimator, {"n_jobs": jobs}, 0)
+        started = time.perf_counter()
+        pipeline.fit(inputs, labels)
+        timings.append(time.perf_counter() - started)
+    return statistics.median(timings)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20_000, help="rows of each generated table")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fits", type=int, default=5, help="fits per thread count, median shown")
     args = parser.parse_args(argv)
     print(
         "| table | estimator | rows compared | labels flipped | rows over tolerance | largest move "
@@ -164,6 +183,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {found.fit_seconds:.2f} |",
                 flush=True,
             )
+    cores = os.cpu_count() or 1
+    print(f"\n| table | estimator | fit s, n_jobs 1 | fit s, n_jobs {cores} |\n|---|---|---|---|")
+    for name, frame, target, task in tables(args.rows, args.seed):
+        for estimator in ("lightgbm", "xgboost"):
+            one, every = (
+                fit_seconds(frame, target, task, estimator, jobs, args.fits) for jobs in (1, cores)
+            )
+            print(f"| {name} | {estimator} | {one:.3f} | {every:.3f} |", flush=True)
     return 0
 
 

@@ -1,0 +1,98 @@
+"""What a shadow candidate did in a running service, read from its /metrics, and the gate's
+`promotion.shadow` rules judged on it."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass, fields
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from service.errors import UserError
+
+AGREEMENT = "model_service_shadow_agreement"
+REQUESTS = "model_service_shadow_requests"
+
+
+@dataclass(frozen=True)
+class ShadowRules:
+    """params.yaml's `promotion.shadow`: what the shadow must have shown before a promotion."""
+
+    # Rows the shadow scored beside the main model: too few say nothing.
+    min_rows: int = 100
+    # The share of rows whose label agrees with the main model's; null leaves it out (a
+    # challenger retrained after the relation changed is meant to disagree where it changed).
+    min_agreement: float | None = None
+    # Requests the shadow failed on (it raised): any means it is not ready.
+    max_failed_requests: int = 0
+
+    @classmethod
+    def from_params(cls, promotion: dict) -> ShadowRules:
+        raw = promotion.get("shadow") or {}
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(raw) - set(known)) if isinstance(raw, dict) else ["(not a mapping)"]
+        if unknown:
+            raise UserError(
+                f"unknown promotion.shadow setting(s) {', '.join(unknown)}; known: "
+                f"{', '.join(known)}"
+            )
+        return cls(**raw)
+
+
+def scrape(url: str, timeout: float = 10) -> str:
+    """Return the /metrics text of the service at `url`, or raise saying why it could not."""
+    target = url.rstrip("/") + "/metrics"
+    try:
+        with urllib.request.urlopen(target, timeout=timeout) as response:  # noqa: S310 - a URL the user names
+            return response.read().decode()
+    except (urllib.error.URLError, OSError) as error:
+        raise UserError(
+            f"cannot read {target} ({error}); pass SHADOW_URL=the running service's address "
+            "(with PUBLIC_METRICS=1 or the metrics port open to you)"
+        )
+
+
+def shadow_evidence(metrics: str, candidate: str) -> dict:
+    """Return what `candidate` did as a shadow: rows scored and agreeing, requests by result."""
+    rows = {"true": 0.0, "false": 0.0}
+    requests: dict[str, float] = {}
+    for family in text_string_to_metric_families(metrics):
+        for sample in family.samples:
+            if sample.labels.get("candidate") != candidate or not sample.name.endswith("_total"):
+                continue
+            if sample.name == f"{AGREEMENT}_total":
+                rows[sample.labels["agree"]] += sample.value
+            elif sample.name == f"{REQUESTS}_total":
+                result = sample.labels["result"]
+                requests[result] = requests.get(result, 0.0) + sample.value
+    scored = int(rows["true"] + rows["false"])
+    return {
+        "candidate": candidate,
+        "rows": scored,
+        "agreeing_rows": int(rows["true"]),
+        "agreement": rows["true"] / scored if scored else None,
+        "requests": {result: int(count) for result, count in sorted(requests.items())},
+    }
+
+
+def judge_shadow(evidence: dict, rules: ShadowRules) -> dict:
+    """Return `evidence` with the rules, the reasons it fails them, and whether it passes."""
+    reasons = []
+    if evidence["rows"] < rules.min_rows:
+        reasons.append(
+            f"shadow: {evidence['candidate']} scored {evidence['rows']} rows beside the main "
+            f"model, fewer than min_rows={rules.min_rows}; let it see more traffic"
+        )
+    agreement = evidence["agreement"]
+    if rules.min_agreement is not None and (agreement or 0.0) < rules.min_agreement:
+        reasons.append(
+            f"shadow: agreement {agreement} is under min_agreement={rules.min_agreement}"
+        )
+    failed = evidence["requests"].get("failed", 0)
+    if failed > rules.max_failed_requests:
+        reasons.append(
+            f"shadow: {failed} request(s) failed in the candidate, more than "
+            f"max_failed_requests={rules.max_failed_requests}; see the service's log"
+        )
+    return {**evidence, "rules": asdict(rules), "passed": not reasons, "reasons": reasons}
