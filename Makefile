@@ -22,7 +22,8 @@ $(UV):
 # The optional spark group (pyspark, a 478 MB source build) stays installed once `make spark`
 # or `make test` added it: a plain `uv sync` would remove it again.
 SPARK_STAMP := $(VENV)/.spark
-SYNC_GROUPS = $(if $(wildcard $(SPARK_STAMP)),--group spark)
+DVC_STAMP := $(VENV)/.dvc
+SYNC_GROUPS = $(if $(wildcard $(SPARK_STAMP)),--group spark) $(if $(wildcard $(DVC_STAMP)),--group dvc)
 
 # The stamp makes `setup` a no-op until the lock or the project file changes.
 $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
@@ -32,11 +33,19 @@ $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
 setup: $(VENV)/.synced ## create .venv from uv.lock (installs uv with pip if missing)
 
 $(SPARK_STAMP): uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen --group spark
+	$(UV) sync --frozen $(SYNC_GROUPS) --group spark
 	$(BIN)/python -m scripts.batch.spark_session
 	@touch $@ $(VENV)/.synced
 
 spark: setup $(SPARK_STAMP) ## add the optional spark group (pyspark, Java 17) and warm Spark's JVM class archive
+
+# The optional dvc group (about 100 packages) stays installed the same way.
+$(DVC_STAMP): uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen $(SYNC_GROUPS) --group dvc
+	@touch $@ $(VENV)/.synced
+
+.PHONY: dvc
+dvc: setup $(DVC_STAMP) ## add the optional dvc group: data versions (dvc.yaml, make retrain) and dvc exp run
 
 pipeline: setup ## run the notebooks and export the model; ARGS="-p name=value ..."
 	$(BIN)/python -m scripts.pipeline $(ARGS)
@@ -98,7 +107,7 @@ retrain: setup ## a challenger from the prediction log's labelled rows, judged o
 monitor: setup ## drift and live accuracy from the service's prediction log: ARGS="-p log_dir=DIR [--fail-on-drift]"
 	$(BIN)/python -m scripts.monitor $(ARGS)
 
-test: setup $(SPARK_STAMP) ## run every test: units, notebooks (nbmake), pipeline, service and Spark end to end
+test: setup $(SPARK_STAMP) $(DVC_STAMP) ## run every test: units, notebooks (nbmake), pipeline, service and Spark end to end
 	$(BIN)/pytest $(ARGS)
 
 lint: setup ## ruff (checks and format) on the code and the notebooks, and notebooks committed without outputs

@@ -7,6 +7,7 @@ import subprocess
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from scripts.export.data_version import data_version
 from service.model.version import sha256_file
 
 LIBRARIES = (
@@ -70,5 +71,7 @@ def lineage(repo: Path, data_path: Path, run_id: str) -> dict:
         **git_state(repo),
         "data_path": portable_path(data_path, repo),
         "data_sha256": sha256_file(data_path),
+        # DVC's md5 of the data and its .dvc file, or why it has none.
+        "data_version": data_version(repo, data_path),
         "libraries": library_versions(),
     }

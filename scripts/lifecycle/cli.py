@@ -8,6 +8,7 @@ python -m scripts.lifecycle models [--name NAME]                                
 python -m scripts.lifecycle alias ALIAS --tag NAME:VERSION     point any other alias at a version
 python -m scripts.lifecycle history [--name NAME]              every change of the model's aliases
 python -m scripts.lifecycle resolve NAME:ALIAS                 print the version a tag names
+python -m scripts.lifecycle data NAME:VERSION [--output PATH]  its DVC data version, back again
 
 NAME defaults to `model_name` in params.yaml. The aliases live in $BENTOML_HOME/aliases/.
 """
@@ -175,6 +176,19 @@ def models_command(name: str) -> int:
 NOTHING_STORED = 3
 
 
+def data_command(tag: str, output: Path | None) -> int:
+    from scripts.export.data_version import check_out
+    from scripts.pipeline.params import PROJECT_ROOT
+    from service.model.store import load_model_version
+
+    version = load_model_version(tag)
+    recorded = version.lineage.get("data_version") or {"reason": "exported before DVC lineage"}
+    default = PROJECT_ROOT / "data" / "restored" / f"{tag.replace(':', '-')}.csv"
+    target = check_out(PROJECT_ROOT, recorded, output or default)
+    print(f"{target}: the rows {version.tag} trained on (md5 {recorded['md5']})")
+    return 0
+
+
 def resolve_command(tag: str) -> int:
     from service.model.store import bentoml_home, find_model, model_versions
 
@@ -216,10 +230,15 @@ def main(argv: list[str] | None = None) -> int:
     alias.add_argument("--tag", required=True, help="NAME:VERSION (or another alias)")
     resolve = commands.add_parser("resolve", help="print the version a tag or alias names")
     resolve.add_argument("tag")
+    data = commands.add_parser("data", help="bring back the DVC data version a version trained on")
+    data.add_argument("tag")
+    data.add_argument(
+        "--output", type=Path, help="where (inside the repository; default data/restored/)"
+    )
     args = parser.parse_args(argv)
     try:
         name = getattr(args, "name", None)
-        if name is None and args.command not in ("alias", "resolve"):
+        if name is None and args.command not in ("alias", "resolve", "data"):
             from service.settings import default_model_name
 
             name = default_model_name()
@@ -231,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
             return promote_command(model, tag, args.force, args.data, args.shadow_url)
         if args.command == "rollback":
             return rollback_command(name)
+        if args.command == "data":
+            return data_command(args.tag, args.output)
         if args.command == "models":
             return models_command(name)
         if args.command == "history":

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from scripts.export.data_version import VERSIONS_DIR, dvc_unavailable, track
 from scripts.lifecycle.production_rows import TIME, ProductionRows, labelled_rows
 from scripts.lifecycle.promotion import compare, promote, summary_lines, with_production
 from scripts.lifecycle.promotion_rules import promotion_settings
@@ -137,9 +138,14 @@ def retrain(
     training = training_table(params, older, policy)
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    folder = new_run_dir(data_dir or str(REPORTS_DIR / RETRAIN_REPORTS / stamp))
+    # With DVC, the training set is a data version inside the repository; else a run output.
+    without_dvc = dvc_unavailable(PROJECT_ROOT)
+    default_dir = REPORTS_DIR / RETRAIN_REPORTS if without_dvc else PROJECT_ROOT / VERSIONS_DIR
+    folder = new_run_dir(data_dir or str(default_dir / stamp))
     training.to_csv(folder / TRAINING_DATA, index=False)
     recent.to_csv(folder / RECENT_ROWS, index=False)
+    versioned = _version(folder / TRAINING_DATA, without_dvc)
+    print(f"data version: {json.dumps(versioned)}", flush=True)
     counts = production.counts.to_dict()
     print(
         f"{champion.tag}: {counts['labelled']} labelled production rows in {window.describe()} "
@@ -183,6 +189,7 @@ def retrain(
         "policy": asdict(policy),
         "rows": {**counts, "trained_on": len(older), "held_back": len(recent)},
         "training_data": str(folder / TRAINING_DATA),
+        "data_version": versioned,
         "log_dir": params["log_dir"],
         "run_dir": str(pipeline_dir),
         "passed": comparison.get("passed"),
@@ -193,6 +200,17 @@ def retrain(
     print(f"retrain: {folder / RECORD}")
     print(f"challenger: {tag} ({verdict} the gate on held-out and recent production rows)")
     return record
+
+
+def _version(path: Path, without_dvc: str | None) -> dict:
+    """Return the training set's data version: put under DVC when the repository holds it."""
+    if without_dvc:
+        return {"tracked": False, "reason": without_dvc}
+    try:
+        path.resolve().relative_to(PROJECT_ROOT.resolve())
+    except ValueError:
+        return {"tracked": False, "reason": f"{path} lies outside the repository"}
+    return track(PROJECT_ROOT, path)
 
 
 def main(argv: list[str] | None = None) -> int:
