@@ -62,6 +62,28 @@ def traffic_policy(
     return ShadowPolicy(main, candidate, scorer, settings.candidate.max_queued_rows, log)
 
 
+def performance_estimate(version: ModelVersion) -> dict:
+    """Return what /metadata says of the label-free estimate: whether there is one, and why not."""
+    if version.schema.is_regression:
+        return {
+            "available": False,
+            "why": "a regressor: without labels only prediction drift is measured, not error",
+        }
+    if version.calibrator is None:
+        return {
+            "available": False,
+            "why": f"{version.tag} carries no calibrator (exported before it existed); "
+            "re-export it with `make pipeline`",
+        }
+    return {
+        "available": True,
+        "method": "CBPE: mean calibrated probability of the predicted class",
+        "heldout": version.calibrator.heldout,
+        "caveat": "blind to concept drift: if the relation between inputs and label changes "
+        "while inputs look the same, the estimate stays where it was",
+    }
+
+
 class Runtime:
     """The service's state and what each endpoint does with it."""
 
@@ -203,6 +225,7 @@ class Runtime:
             },
             "candidate": self.policy.candidate_metadata(),
             "metrics": version.metrics,
+            "performance_estimate": performance_estimate(version),
             "params": without_paths(version.params),
             "lineage": without_paths(version.lineage),
             "schema": version.schema.to_dict(),
@@ -226,6 +249,9 @@ class Runtime:
                 "no API key is set: anyone who can reach this port can call every endpoint; "
                 "set API_KEYS or API_KEYS_FILE"
             )
+        estimated = performance_estimate(self.version)
+        if not estimated["available"]:
+            logger.warning("no label-free performance estimate: %s", estimated["why"])
         if self.settings.prediction_engine == "onnx" and not self.version.serves_onnx:
             logger.warning(
                 "%s has no ONNX graph (%s); serving the skops pipeline",
