@@ -26,6 +26,7 @@ from scripts.tools.harness.promql import (
     recorded_names,
     rule_exprs,
 )
+from scripts.tools.harness.promtool_case import promtool_agrees
 
 PROMETHEUS_DIR = PROJECT_ROOT / "deploy" / "prometheus"
 RULES = PROMETHEUS_DIR / "rules.yml"
@@ -62,34 +63,6 @@ def promtool(*args: str, cwd: Path = PROMETHEUS_DIR) -> subprocess.CompletedProc
     return subprocess.run(
         [str(PROMTOOL), *args], capture_output=True, text=True, cwd=cwd, check=False, timeout=120
     )
-
-
-def promtool_agrees(
-    tmp_path: Path, series: list[dict], expected: dict[str, float], labels: str
-) -> subprocess.CompletedProcess:
-    """Return promtool's run of a unit test checking that each recorded series in `expected`
-    has its value (to 1e-9: sums in another order differ by ulps) 20 minutes into `series`."""
-    shutil.copy(RULES, tmp_path / "rules.yml")
-    case = {
-        "rule_files": ["rules.yml"],
-        "evaluation_interval": "1m",
-        "tests": [
-            {
-                "interval": "1m",
-                "input_series": series,
-                "promql_expr_test": [
-                    {
-                        "expr": f"abs({rule} - {value!r}) < bool 1e-9",
-                        "eval_time": "20m",
-                        "exp_samples": [{"labels": labels, "value": 1}],
-                    }
-                    for rule, value in expected.items()
-                ],
-            }
-        ],
-    }
-    (tmp_path / "agree_test.yml").write_text(yaml.safe_dump(case))
-    return promtool("test", "rules", "agree_test.yml", cwd=tmp_path)
 
 
 def load(path: Path) -> dict:
@@ -234,7 +207,7 @@ def test_the_psi_rule_matches_the_service_psi_on_random_shares(tmp_path, counter
     ]
     expected = drift.psi(per_minute / per_minute.sum(), reference)
     assert math.isfinite(expected) and expected > 0.01
-    done = promtool_agrees(tmp_path, series, {rule: expected}, f'{{job="j", {by}}}')
+    done = promtool_agrees(RULES, tmp_path, series, {rule: expected}, f'{{job="j", {by}}}')
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -278,7 +251,7 @@ def test_the_estimate_rules_match_the_service_estimate_on_random_counts(tmp_path
     }
     assert 0.3 < expected["accuracy"] < 0.9
     figures = {rule: expected[name] for name, rule in rules.items()}
-    done = promtool_agrees(tmp_path, series, figures, '{job="j", model="m:1"}')
+    done = promtool_agrees(RULES, tmp_path, series, figures, '{job="j", model="m:1"}')
     assert done.returncode == 0, done.stdout + done.stderr
 
 
