@@ -249,9 +249,10 @@ class Runtime:
                 "no API key is set: anyone who can reach this port can call every endpoint; "
                 "set API_KEYS or API_KEYS_FILE"
             )
-        estimated = performance_estimate(self.version)
-        if not estimated["available"]:
-            logger.warning("no label-free performance estimate: %s", estimated["why"])
+        if not self.version.schema.is_regression and self.version.calibrator is None:
+            logger.warning(
+                "no label-free performance estimate: %s", performance_estimate(self.version)["why"]
+            )
         if self.settings.prediction_engine == "onnx" and not self.version.serves_onnx:
             logger.warning(
                 "%s has no ONNX graph (%s); serving the skops pipeline",
