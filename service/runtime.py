@@ -19,6 +19,7 @@ from service.http.request_context import current_request
 from service.http.response_body import json_response, without_paths
 from service.model.store import load_model_version
 from service.model.version import ModelVersion
+from service.observe.estimate import availability
 from service.observe.feedback import Feedback, LiveAccuracy
 from service.observe.prediction_log import PredictionLog
 from service.observe.rejection_log import RejectionLog
@@ -60,28 +61,6 @@ def traffic_policy(
         served = Served(candidate, scorer, settings.monitoring)
         return SplitPolicy(main, served, settings.candidate.share, log)
     return ShadowPolicy(main, candidate, scorer, settings.candidate.max_queued_rows, log)
-
-
-def performance_estimate(version: ModelVersion) -> dict:
-    """Return what /metadata says of the label-free estimate: whether there is one, and why not."""
-    if version.schema.is_regression:
-        return {
-            "available": False,
-            "why": "a regressor: without labels only prediction drift is measured, not error",
-        }
-    if version.calibrator is None:
-        return {
-            "available": False,
-            "why": f"{version.tag} carries no calibrator (exported before it existed); "
-            "re-export it with `make pipeline`",
-        }
-    return {
-        "available": True,
-        "method": "CBPE: mean calibrated probability of the predicted class",
-        "heldout": version.calibrator.heldout,
-        "caveat": "blind to concept drift: if the relation between inputs and label changes "
-        "while inputs look the same, the estimate stays where it was",
-    }
 
 
 class Runtime:
@@ -225,7 +204,7 @@ class Runtime:
             },
             "candidate": self.policy.candidate_metadata(),
             "metrics": version.metrics,
-            "performance_estimate": performance_estimate(version),
+            "performance_estimate": availability(version),
             "params": without_paths(version.params),
             "lineage": without_paths(version.lineage),
             "schema": version.schema.to_dict(),
@@ -251,7 +230,7 @@ class Runtime:
             )
         if not self.version.schema.is_regression and self.version.calibrator is None:
             logger.warning(
-                "no label-free performance estimate: %s", performance_estimate(self.version)["why"]
+                "no label-free performance estimate: %s", availability(self.version)["why"]
             )
         if self.settings.prediction_engine == "onnx" and not self.version.serves_onnx:
             logger.warning(

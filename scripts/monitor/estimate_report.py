@@ -13,24 +13,7 @@ import pandas as pd
 
 from scripts.monitor.live_metrics import classification_scores
 from service.model.version import ModelVersion
-from service.observe.estimate import ExpectedCounts, estimate
-
-CONCEPT_DRIFT = (
-    "blind to concept drift: if the same inputs come to mean another label, the estimate "
-    "does not move; only labels (live) show it"
-)
-
-
-def unavailable(version: ModelVersion) -> str | None:
-    """Return why `version` has no estimate, or None when it has one."""
-    if version.schema.is_regression:
-        return (
-            "a regressor: nothing estimates its error without labels; prediction drift is "
-            "the label-free signal"
-        )
-    if version.calibrator is None:
-        return f"{version.tag} has no calibrator (exported before it existed); re-export it"
-    return None
+from service.observe.estimate import ExpectedCounts, availability, estimate
 
 
 def probability_matrix(predictions: pd.DataFrame, classes: list[str]) -> np.ndarray:
@@ -59,21 +42,11 @@ def expected_counts(version: ModelVersion, predictions: pd.DataFrame) -> Expecte
 def estimated_summary(version: ModelVersion, predictions: pd.DataFrame) -> dict:
     """Return what drift.json's `estimated` holds: the window's estimate and held-out figures,
     or why there is none."""
-    why = unavailable(version)
-    if why is not None:
-        return {"available": False, "why": why}
+    found = availability(version)
+    if not found["available"]:
+        return found
     counts = expected_counts(version, predictions)
-    return {
-        "available": True,
-        "method": "CBPE: mean calibrated probability of the predicted class",
-        "rows": int(counts.rows),
-        **counts.metrics(),
-        "heldout": {
-            "accuracy": version.metrics.get("accuracy"),
-            "estimated_accuracy": version.calibrator.heldout.get("estimated_accuracy"),
-        },
-        "caveat": CONCEPT_DRIFT,
-    }
+    return {**found, "rows": int(counts.rows), **counts.metrics()}
 
 
 def estimated_over_time(
@@ -82,7 +55,7 @@ def estimated_over_time(
     """Return per time bucket: rows, the estimated accuracy, and the live accuracy with its
     labelled rows (NaN where none came back); empty without an estimate."""
     columns = ["rows", "estimated accuracy", "labelled", "live accuracy"]
-    if unavailable(version) is not None or predictions.empty:
+    if not availability(version)["available"] or predictions.empty:
         return pd.DataFrame(columns=columns)
     rows = []
     for start, group in predictions.groupby(predictions["time"].dt.floor(bucket)):

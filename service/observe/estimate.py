@@ -27,8 +27,37 @@ from dataclasses import dataclass
 import numpy as np
 
 from service.model.calibration import Calibrator
+from service.model.version import ModelVersion
 
 ESTIMATED_METRICS = ("accuracy", "precision_macro", "recall_macro", "f1_macro")
+METHOD = "CBPE: mean calibrated probability of the predicted class"
+CONCEPT_DRIFT = (
+    "blind to concept drift: if the same inputs come to mean another label, the estimate does "
+    "not move; only labels (live accuracy) show it"
+)
+
+
+def availability(version: ModelVersion) -> dict:
+    """Return whether `version` has an estimate: the method, its calibrator's held-out rows,
+    accuracy and estimate, and the caveat; or `available: false` and why not."""
+    if version.schema.is_regression:
+        return {
+            "available": False,
+            "why": "a regressor: nothing estimates its error without labels; prediction drift "
+            "is its label-free signal",
+        }
+    if version.calibrator is None:
+        return {
+            "available": False,
+            "why": f"{version.tag} carries no calibrator (exported before it existed); "
+            "re-export it with `make pipeline`",
+        }
+    return {
+        "available": True,
+        "method": METHOD,
+        "heldout": version.calibrator.heldout,
+        "caveat": CONCEPT_DRIFT,
+    }
 
 
 @dataclass

@@ -147,7 +147,7 @@ def test_a_version_exported_before_calibration_loads_and_serves_without_an_estim
 ):
     from service.model.store import find_model
     from service.model.version import CALIBRATION_FILE, read_model_version
-    from service.runtime import performance_estimate
+    from service.observe.estimate import availability
 
     stored = find_model(iris_run.tag)
     folder = tmp_path / "old"
@@ -163,5 +163,5 @@ def test_a_version_exported_before_calibration_loads_and_serves_without_an_estim
     assert isinstance(monitor.score(frame), Scored)
     monitor.flush()
     assert monitor.estimate is None
-    said = performance_estimate(version)
+    said = availability(version)
     assert said["available"] is False and "make pipeline" in said["why"]
