@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import f1_score
 
 from scripts.export.calibration import fit_calibrator
 from scripts.pipeline.data import infer_schema, split_target
@@ -19,9 +20,11 @@ from service.observe.estimate import EstimateCounter, ExpectedCounts, estimate
 from service.scoring.features import model_inputs
 from tests.support.shifted_tables import cases, shifted
 
-# What the shift test reaches on 2,000-row windows; measured: at most 0.024 (penguins-like,
-# everything shifted), 0.018 churn, 0.011 iris.
+# What the shift test reaches on 2,000-row windows, measured: accuracy at most 0.024 off
+# (penguins-like, everything shifted), 0.018 churn, 0.011 iris; macro F1 at most 0.034
+# (penguins-like), 0.018 churn, 0.011 iris.
 TOLERANCE = 0.03
+F1_TOLERANCE = 0.04
 
 
 def identity(classes: list[str]) -> Calibrator:
@@ -99,11 +102,18 @@ def fitted(case, rng):
 
 
 def true_and_estimated(schema, pipeline, calibrator, window: pd.DataFrame, target: str):
+    """Return the window's true and estimated accuracy, and its true and estimated macro F1."""
     features, labels = split_target(window, target)
     probabilities = pipeline.predict_proba(model_inputs(features, schema))
     answers = np.asarray(pipeline.classes_).astype(str)[probabilities.argmax(axis=1)]
-    truth = float(np.mean(answers == labels.astype(str).to_numpy()))
-    return truth, estimate(calibrator, probabilities).metrics()["accuracy"]
+    truth = labels.astype(str).to_numpy()
+    estimated = estimate(calibrator, probabilities).metrics()
+    return (
+        float(np.mean(answers == truth)),
+        estimated["accuracy"],
+        float(f1_score(truth, answers, average="macro")),
+        estimated["f1_macro"],
+    )
 
 
 @pytest.mark.parametrize("case", cases(), ids=lambda case: case.name)
@@ -114,14 +124,17 @@ def test_the_estimate_follows_true_accuracy_when_inputs_shift(case):
     found = []
     for share in (0.0, 0.5, 1.0):
         window = shifted(case, pool, share, 2000, rng)
-        truth, estimated = true_and_estimated(schema, pipeline, calibrator, window, case.target)
+        truth, estimated, f1, estimated_f1 = true_and_estimated(
+            schema, pipeline, calibrator, window, case.target
+        )
         found.append((share, truth, estimated))
         print(
-            f"{case.name:14} shifted {share:4.0%}  true {truth:.3f}  estimated {estimated:.3f}  "
-            f"error {estimated - truth:+.3f}"
+            f"{case.name:14} shifted {share:4.0%}  accuracy true {truth:.3f} estimated "
+            f"{estimated:.3f} error {estimated - truth:+.3f}  macro F1 true {f1:.3f} estimated "
+            f"{estimated_f1:.3f} error {estimated_f1 - f1:+.3f}"
         )
-    for share, truth, estimated in found:
         assert abs(estimated - truth) <= TOLERANCE, (case.name, share, truth, estimated)
+        assert abs(estimated_f1 - f1) <= F1_TOLERANCE, (case.name, share, f1, estimated_f1)
     # The shift really costs accuracy, and the estimate falls with it.
     assert found[0][1] - found[-1][1] >= 0.04
     assert found[0][2] - found[-1][2] >= 0.02
@@ -134,12 +147,12 @@ def test_concept_drift_is_invisible_to_the_estimate():
     rng = np.random.default_rng(1)
     schema, pipeline, calibrator = fitted(case, rng)
     window = case.draw(2000, rng)
-    before = true_and_estimated(schema, pipeline, calibrator, window, case.target)
+    before = true_and_estimated(schema, pipeline, calibrator, window, case.target)[:2]
     relabelled = window.copy()
     changed = rng.random(len(window)) < 1 / 3
     relabelled.loc[changed, case.target] = relabelled.loc[changed, case.target].map(
         {"setosa": "versicolor", "versicolor": "virginica", "virginica": "setosa"}
     )
-    after = true_and_estimated(schema, pipeline, calibrator, relabelled, case.target)
+    after = true_and_estimated(schema, pipeline, calibrator, relabelled, case.target)[:2]
     assert after[0] < before[0] - 0.25
     assert after[1] == pytest.approx(before[1])
