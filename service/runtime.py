@@ -19,6 +19,7 @@ from service.http.request_context import current_request
 from service.http.response_body import json_response, without_paths
 from service.model.store import load_model_version
 from service.model.version import ModelVersion
+from service.observe.estimate import availability
 from service.observe.feedback import Feedback, LiveAccuracy
 from service.observe.prediction_log import PredictionLog
 from service.observe.rejection_log import RejectionLog
@@ -203,6 +204,7 @@ class Runtime:
             },
             "candidate": self.policy.candidate_metadata(),
             "metrics": version.metrics,
+            "performance_estimate": availability(version),
             "params": without_paths(version.params),
             "lineage": without_paths(version.lineage),
             "schema": version.schema.to_dict(),
@@ -225,6 +227,10 @@ class Runtime:
             logger.warning(
                 "no API key is set: anyone who can reach this port can call every endpoint; "
                 "set API_KEYS or API_KEYS_FILE"
+            )
+        if not self.version.schema.is_regression and self.version.calibrator is None:
+            logger.warning(
+                "no label-free performance estimate: %s", availability(self.version)["why"]
             )
         if self.settings.prediction_engine == "onnx" and not self.version.serves_onnx:
             logger.warning(

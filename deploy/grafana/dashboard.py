@@ -297,15 +297,31 @@ def drift_row() -> list:
 
 
 def candidate_row() -> list:
-    """Live accuracy and error from /feedback, and a shadow candidate against the main model."""
+    """Live accuracy and error from /feedback, the label-free estimate, and a shadow candidate
+    against the main model."""
     accuracy = graph(
-        "Live accuracy, 6 hours",
-        "Labels sent to /feedback that matched the prediction, by model, against the model's "
-        "held-out accuracy (heldout). LiveAccuracyLow fires 5 points under it.",
+        "Live accuracy, 6 hours, and estimated accuracy without labels, 1 hour",
+        "Live: labels sent to /feedback that matched the prediction, by model. Estimated: the "
+        "label-free estimate (CBPE), the mean calibrated probability of each predicted class "
+        "over every answered row. Both against the model's held-out accuracy (heldout); "
+        "LiveAccuracyLow and EstimatedAccuracyLow fire 5 points under it. The estimate cannot "
+        "see concept drift (the same inputs coming to mean another label): a steady estimate "
+        "is no proof of accuracy, live accuracy is. A regressor has no estimate.",
         "percentunit",
         query(f"model_service:live_accuracy:6h{{{JOB}}}", "live {{model}}"),
-        query(f"model_service:heldout_accuracy{{{JOB}}}", "heldout {{model}}", "B"),
+        query(f"model_service:estimated_accuracy:1h{{{JOB}}}", "estimated {{model}}", "B"),
+        query(f"model_service:heldout_accuracy{{{JOB}}}", "heldout {{model}}", "C"),
     )
+    estimated = graph(
+        "Estimated precision, recall and F1 without labels (macro), 1 hour",
+        "From the expected confusion matrix of the calibrated probabilities (CBPE): macro "
+        "averages over the classes whose ratio is defined in the window, by model. Blind to "
+        "concept drift, as the estimated accuracy is.",
+        "percentunit",
+        query(f"model_service:estimated_precision_macro:1h{{{JOB}}}", "precision {{model}}"),
+        query(f"model_service:estimated_recall_macro:1h{{{JOB}}}", "recall {{model}}", "B"),
+        query(f"model_service:estimated_f1_macro:1h{{{JOB}}}", "F1 {{model}}", "C"),
+    ).span(24)  # the fifth panel of the row: the full width
     error = graph(
         "Live regression error, 6 hours: RMSE and MAE",
         "For a regressor: the error of the predictions whose true value came back through "
@@ -352,7 +368,7 @@ def candidate_row() -> list:
             "B",
         ),
     )
-    return [accuracy, error, agreement, shadow_work]
+    return [accuracy, error, agreement, shadow_work, estimated]
 
 
 def variable(name: str, label: str, expr: str) -> dashboard.QueryVariable:

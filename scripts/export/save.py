@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+from scripts.export.calibration import fit_calibrator
 from scripts.export.lineage import lineage, portable_path
 from scripts.export.onnx_graph import export_onnx, holds_booster
 from scripts.export.suite_parity import suite_parity_report
@@ -20,6 +21,7 @@ from scripts.pipeline.training import (
 from service.errors import UserError
 from service.model.store import save_model_version
 from service.model.version import (
+    CALIBRATION_FILE,
     LINEAGE_FILE,
     METRICS_FILE,
     ONNX_FILE,
@@ -43,7 +45,8 @@ def stage_model(run: RunDir, params: dict, repo: Path, run_id: str) -> ModelMeta
     staging.mkdir()
     schema = read_schema(run)
     pipeline = load_pipeline(run)
-    holdout = read_features(run.holdout, schema).drop(columns=[schema.target])
+    labelled_holdout = read_features(run.holdout, schema)
+    holdout = labelled_holdout.drop(columns=[schema.target])
 
     onnx = export_onnx(pipeline, schema, holdout)
     serves_onnx = onnx["model"] is not None and onnx["report"]["parity"]["passed"]
@@ -69,9 +72,16 @@ def stage_model(run: RunDir, params: dict, repo: Path, run_id: str) -> ModelMeta
     served = (
         OnnxPredictor(onnx["model"], schema) if serves_onnx else PipelinePredictor(pipeline, schema)
     )
+    answers, probabilities = served.predict(holdout)
     metrics["prediction_reference"] = prediction_reference(
-        served.predict(holdout)[0], list(schema.classes), int(params.get("drift_bins", BINS))
+        answers, list(schema.classes), int(params.get("drift_bins", BINS))
     )
+    if not schema.is_regression:
+        # The label-free performance estimate calibrates what the service answers.
+        calibrator = fit_calibrator(
+            labelled_holdout[schema.target].to_numpy(), probabilities, served.classes
+        )
+        (staging / CALIBRATION_FILE).write_text(json.dumps(calibrator.to_dict(), indent=2))
     (staging / METRICS_FILE).write_text(json.dumps(metrics, indent=2))
     record = lineage(repo, Path(params["data_path"]), run_id)
     portable = {**params, "data_path": portable_path(Path(params["data_path"]), repo)}

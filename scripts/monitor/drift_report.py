@@ -186,8 +186,10 @@ def drift_document(
     live: dict,
     prediction_mix: pd.DataFrame,
     answers: FeatureDrift | None = None,
+    estimated: dict | None = None,
 ) -> dict:
-    """Return what drift.json holds: the window, per-feature drift, the live metrics."""
+    """Return what drift.json holds: the window, per-feature drift, the live metrics and the
+    label-free estimate beside them."""
     window, times = rows.window, rows.predictions["time"]
     return {
         "model": rows.model,
@@ -203,6 +205,7 @@ def drift_document(
         "features": {feature.name: feature.to_dict() for feature in drift},
         "drifted": drifted_names(drift),
         "live": live,
+        "estimated": estimated,
         "prediction_mix": {
             name: {column: share for column, share in row.items()}
             for name, row in prediction_mix.to_dict(orient="index").items()

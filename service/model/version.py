@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from service.errors import UserError
+from service.model.calibration import CalibrationError, Calibrator
 from service.model.schema import FeatureSchema
 
 # The files of one version. The JSON documents are read at load; the models when served.
@@ -25,6 +26,9 @@ REFERENCE_FILE = "reference.json"
 METRICS_FILE = "metrics.json"
 PARAMS_FILE = "params.json"
 LINEAGE_FILE = "lineage.json"
+# A classifier's probability calibrator (service/model/calibration.py), for the label-free
+# performance estimate. Optional: versions exported before it existed load without it.
+CALIBRATION_FILE = "calibration.json"
 # BentoML's own manifest of a version (tag, labels, metadata), in the store and in an export.
 EXPORT_MANIFEST = "model.yaml"
 DOCUMENT_FILES = (SCHEMA_FILE, SUITE_FILE, REFERENCE_FILE, METRICS_FILE, PARAMS_FILE, LINEAGE_FILE)
@@ -126,6 +130,7 @@ class ModelVersion:
     metrics: dict
     params: dict
     lineage: dict
+    calibrator: Calibrator | None = None  # None: a regressor, or exported before calibration
 
     @property
     def serves_onnx(self) -> bool:
@@ -156,6 +161,19 @@ def read_model_version(tag: str, folder: str | Path, metadata: dict) -> ModelVer
                 f"model file {folder / file_name} cannot be read ({error}); "
                 "re-export with `make pipeline`"
             )
+    calibrator = None
+    if CALIBRATION_FILE in recorded.files:
+        path = folder / CALIBRATION_FILE
+        try:
+            calibrator = Calibrator.from_dict(
+                json.loads(path.read_text()), recorded.classes, where=str(path)
+            )
+        except (OSError, ValueError) as error:
+            raise ModelStoreError(
+                f"model file {path} cannot be read ({error}); re-export with `make pipeline`"
+            )
+        except CalibrationError as error:
+            raise ModelStoreError(str(error))
     return ModelVersion(
         tag=tag,
         path=folder,
@@ -166,6 +184,7 @@ def read_model_version(tag: str, folder: str | Path, metadata: dict) -> ModelVer
         metrics=documents[METRICS_FILE],
         params=documents[PARAMS_FILE],
         lineage=documents[LINEAGE_FILE],
+        calibrator=calibrator,
     )
 
 

@@ -39,6 +39,8 @@ class ServiceMetrics:
     live_labelled: Counter
     live_correct: Counter
     heldout_accuracy: Gauge
+    expected_true_positives: Counter
+    expected_actual: Counter
     live_error_rows: Counter
     live_absolute_error: Counter
     live_squared_error: Counter
@@ -142,6 +144,18 @@ def service_metrics() -> ServiceMetrics:
             "Accuracy of the served model on its held-out split at training time",
             ["model"],
             multiprocess_mode="max",
+        ),
+        expected_true_positives=Counter(
+            f"{PREFIX}_expected_true_positives",
+            "Label-free performance estimate (CBPE): over the rows predicted as each class, the "
+            "sum of that class's calibrated probability, by model and predicted class",
+            ["model", "class"],
+        ),
+        expected_actual=Counter(
+            f"{PREFIX}_expected_actual",
+            "Label-free performance estimate (CBPE): over all rows answered, the sum of each "
+            "class's calibrated probability (the rows expected to be of it), by model and class",
+            ["model", "class"],
         ),
         live_error_rows=Counter(
             f"{PREFIX}_live_error_rows",

@@ -23,6 +23,7 @@ from service.observe.drift import (
     padded_edges,
     prediction_bins,
 )
+from service.observe.estimate import EstimateCounter
 from service.observe.metrics import ServiceMetrics, service_metrics
 from service.scoring.core import Scored, Scorer
 from service.scoring.predictor import Batch
@@ -139,6 +140,14 @@ class Monitor:
             )
         if self.answers is not None and self.regression:
             self._answer_edges = self.answers.inner_edges.tolist()
+        # The label-free estimate, for a classifier whose version carries a calibrator.
+        calibrator = version.calibrator
+        self.estimate = (
+            EstimateCounter(calibrator)
+            if calibrator is not None and calibrator.classes == scorer.classes
+            else None
+        )
+        self._published_estimate = np.zeros(2 * len(scorer.classes))
         self._last_flush = time.monotonic()
         self._timer_started = False
         self.metrics: ServiceMetrics | None = None
@@ -164,6 +173,11 @@ class Monitor:
             self._answer_children = [
                 metrics.prediction_bin_rows.labels(model, label) for label in self.answers.labels
             ]
+        self._estimate_children = [
+            counter.labels(model, c)
+            for counter in (metrics.expected_true_positives, metrics.expected_actual)
+            for c in self.scorer.classes
+        ]
         self._stages = {
             stage: metrics.stage_seconds.labels(model, stage)
             for stage in ("parse", "validate", "predict")
@@ -194,6 +208,8 @@ class Monitor:
                 self.class_counts[winners[0]] += 1
             else:
                 self.class_counts += np.bincount(winners, minlength=len(self.class_counts))
+            if self.estimate is not None:
+                self.estimate.count(scored.probabilities)
         self.drift.count(columns)
         self._maybe_flush()
         return scored
@@ -230,6 +246,10 @@ class Monitor:
             self.answer_counts[:] = 0
             np.add.at(self.answer_counts, self._class_bins, self.class_counts)
         _publish(self.answer_counts, self._published_answers, self._answer_children)
+        if self.estimate is not None:
+            counts = self.estimate.counts
+            sums = np.concatenate([counts.true_positives, counts.actual])
+            _publish(sums, self._published_estimate, self._estimate_children)
 
     def _maybe_flush(self) -> None:
         if not self._timer_started:
@@ -254,5 +274,5 @@ class Monitor:
 def _publish(counts: np.ndarray, published: np.ndarray, children: list[Callable]) -> None:
     changed = np.flatnonzero(counts != published)
     for index in changed.tolist():
-        children[index].inc(int(counts[index] - published[index]))
+        children[index].inc(counts[index].item() - published[index].item())
     published[changed] = counts[changed]

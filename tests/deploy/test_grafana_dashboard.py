@@ -97,7 +97,8 @@ def test_the_dashboard_shows_what_operations_asked_for(dashboard):
         ("predictions by class",),
         ("psi per feature",),
         ("prediction drift", "psi"),
-        ("live accuracy",),
+        ("live accuracy", "estimated accuracy"),
+        ("estimated precision", "recall", "f1"),
         ("live regression error", "rmse", "mae"),
         ("model version",),
     ):

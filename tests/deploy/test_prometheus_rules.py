@@ -26,6 +26,7 @@ from scripts.tools.harness.promql import (
     recorded_names,
     rule_exprs,
 )
+from scripts.tools.harness.promtool_case import promtool_agrees
 
 PROMETHEUS_DIR = PROJECT_ROOT / "deploy" / "prometheus"
 RULES = PROMETHEUS_DIR / "rules.yml"
@@ -42,9 +43,14 @@ ALERTS = {
     "LiveAccuracyLow",
     "LiveErrorHigh",
     "PredictionDrift",
+    "EstimatedAccuracyLow",
 }
 # Groups whose every recording rule the unit tests read directly.
-CHECKED_GROUPS = ("model_service_prediction_drift", "model_service_regression_error")
+CHECKED_GROUPS = (
+    "model_service_prediction_drift",
+    "model_service_regression_error",
+    "model_service_estimate",
+)
 
 needs_promtool = pytest.mark.skipif(
     PROMTOOL is None,
@@ -200,28 +206,52 @@ def test_the_psi_rule_matches_the_service_psi_on_random_shares(tmp_path, counter
         for i, share in enumerate(reference)
     ]
     expected = drift.psi(per_minute / per_minute.sum(), reference)
-    shutil.copy(RULES, tmp_path / "rules.yml")
-    case = {
-        "rule_files": ["rules.yml"],
-        "evaluation_interval": "1m",
-        "tests": [
-            {
-                "interval": "1m",
-                "input_series": series,
-                "promql_expr_test": [
-                    {
-                        # 1 where the two agree to 1e-9 (sums in another order differ by ulps)
-                        "expr": f"abs({rule} - {expected!r}) < bool 1e-9",
-                        "eval_time": "20m",
-                        "exp_samples": [{"labels": f'{{job="j", {by}}}', "value": 1}],
-                    }
-                ],
-            }
-        ],
-    }
-    (tmp_path / "psi_test.yml").write_text(yaml.safe_dump(case))
     assert math.isfinite(expected) and expected > 0.01
-    done = promtool("test", "rules", "psi_test.yml", cwd=tmp_path)
+    done = promtool_agrees(RULES, tmp_path, series, {rule: expected}, f'{{job="j", {by}}}')
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@needs_promtool
+def test_the_estimate_rules_match_the_service_estimate_on_random_counts(tmp_path):
+    """The recording rules and service.observe.estimate give the same figures for the same
+    calibrated probabilities, summed over two pods."""
+    from service.model.calibration import Calibrator
+    from service.observe.estimate import ExpectedCounts, estimate
+
+    rng = np.random.default_rng(11)
+    classes = ["a", "b", "c", "d"]
+    line = np.asarray([0.0, 1.0])
+    identity = Calibrator(classes, [line] * 4, [line] * 4, {})
+    pods = [rng.dirichlet([2, 1, 1, 0.5], 40) for _ in range(2)]
+    pods[1][:, 3] = 0  # one pod never predicts d
+    pods[1] /= pods[1].sum(axis=1, keepdims=True)
+    total = ExpectedCounts.zeros(4)
+    series = []
+    for pod, probabilities in enumerate(pods):
+        counts = estimate(identity, probabilities)
+        total.add(counts)
+        for name, values in (
+            ("model_service_expected_true_positives_total", counts.true_positives),
+            ("model_service_expected_actual_total", counts.actual),
+            ("model_service_predictions_total", counts.predicted),
+        ):
+            series += [
+                {
+                    "series": f'{name}{{job="j", instance="p{pod}", model="m:1", class="{c}"}}',
+                    "values": f"0+{float(value)!r}x30",
+                }
+                for c, value in zip(classes, values, strict=True)
+            ]
+    expected = total.metrics()
+    rules = {
+        "accuracy": "model_service:estimated_accuracy:1h",
+        "precision_macro": "model_service:estimated_precision_macro:1h",
+        "recall_macro": "model_service:estimated_recall_macro:1h",
+        "f1_macro": "model_service:estimated_f1_macro:1h",
+    }
+    assert 0.3 < expected["accuracy"] < 0.9
+    figures = {rule: expected[name] for name, rule in rules.items()}
+    done = promtool_agrees(RULES, tmp_path, series, figures, '{job="j", model="m:1"}')
     assert done.returncode == 0, done.stdout + done.stderr
 
 

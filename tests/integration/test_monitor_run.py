@@ -45,6 +45,25 @@ def test_live_accuracy_is_that_of_the_labels_sent(shifted, iris_run):
     assert drift["unparsed_lines"] == 0
 
 
+def iris_run_holdout_rows(run) -> int:
+    return load_model_version(run.tag).metrics["n_holdout"]
+
+
+def test_drift_json_has_the_label_free_estimate_beside_live(shifted, iris_run):
+    _, drift, _ = shifted
+    estimated = drift["estimated"]
+    assert estimated["available"] is True and estimated["rows"] == drift["rows"]
+    # The log's probabilities are the real model's; rows shifted into less sure regions.
+    assert 0.3 < estimated["accuracy"] <= 1
+    # The calibrator's held-out accuracy is the served graph's on the held-out rows: the
+    # pipeline's to within parity.
+    assert estimated["heldout"]["rows"] == iris_run_holdout_rows(iris_run)
+    assert estimated["heldout"]["accuracy"] == pytest.approx(
+        drift["live"]["heldout"]["accuracy"], abs=0.05
+    )
+    assert "concept drift" in estimated["caveat"]
+
+
 def test_the_report_renders_in_headless_chromium(shifted, tmp_path):
     _, _, run_dir = shifted
     page = run_dir / "04_monitor.html"
@@ -52,8 +71,9 @@ def test_the_report_renders_in_headless_chromium(shifted, tmp_path):
     assert rendered.console == []
     png = rendered.screenshot.read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 50_000
-    # PSI, the drifted feature's bins, prediction mix, rejections, accuracy over time.
-    assert page.read_text().count("<img ") == 5
+    # PSI, the drifted feature's bins, prediction mix, rejections, accuracy over time, and
+    # the estimated accuracy beside it.
+    assert page.read_text().count("<img ") == 6
 
 
 def test_the_chromium_helper_sees_a_script_error(tmp_path):

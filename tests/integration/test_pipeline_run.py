@@ -30,6 +30,7 @@ STORED_FILES = {
     "metrics.json",
     "params.json",
     "lineage.json",
+    "calibration.json",
 }
 
 

@@ -28,6 +28,11 @@ from scripts.pipeline.params import PROJECT_ROOT
 from scripts.tools.harness import prometheus_bin
 from scripts.tools.harness.bento_process import BentoServer, free_port
 from scripts.tools.harness.promql import EXPOSED, dashboard_exprs, regression_only
+from scripts.tools.harness.promtool_case import promtool_agrees
+from scripts.tools.harness.scrape import total
+from service.model.store import load_model_version
+from service.observe.estimate import ExpectedCounts, estimate
+from service.scoring.core import Scorer
 
 pytestmark = [
     pytest.mark.integration,
@@ -196,8 +201,11 @@ def stack(iris_run, tmp_path_factory):
             yield server, prometheus
 
 
-def send(server: BentoServer, frame: pd.DataFrame, rng, shift: bool) -> int:
-    """Send REQUESTS_PER_PHASE batches sampled from `frame` over about 10 s; return the rows."""
+def send(
+    server: BentoServer, frame: pd.DataFrame, rng, shift: bool, batches: list[pd.DataFrame]
+) -> int:
+    """Send REQUESTS_PER_PHASE batches sampled from `frame` over about 10 s, adding each to
+    `batches`; return the rows."""
     high = frame[SHIFTED].quantile(0.9), frame[SHIFTED].max()
     rows = 0
     for _ in range(REQUESTS_PER_PHASE):
@@ -211,6 +219,7 @@ def send(server: BentoServer, frame: pd.DataFrame, rng, shift: bool) -> int:
             timeout=30,
         )
         assert answer.status_code == 200, answer.text
+        batches.append(batch)
         rows += len(batch)
         # Its own label as the truth: live accuracy series exist once labels are matched.
         label = requests.post(
@@ -243,6 +252,8 @@ class Observed:
     rows_sent: int
     rows_counted: float
     metrics: str  # the service's /metrics at the end
+    batches: list[pd.DataFrame]  # every batch answered, in order
+    estimated_shifted: dict[str, float]  # model_service:estimated_accuracy:1h, by model
 
 
 @pytest.fixture(scope="module")
@@ -261,7 +272,8 @@ def observed(stack, features) -> Observed:
     )
     assert requests.post(f"{server.url}/predict", json=bad, timeout=30).status_code == 401
 
-    sent = send(server, features, rng, shift=False)
+    batches: list[pd.DataFrame] = []
+    sent = send(server, features, rng, shift=False, batches=batches)
     like_training = wait_for(
         lambda: (
             (found := prometheus.query(psi)).keys() == set(names)
@@ -273,13 +285,18 @@ def observed(stack, features) -> Observed:
     )
     alerts_like_training = drift_alerts(prometheus)
 
-    sent += send(server, features, rng, shift=True)
+    sent += send(server, features, rng, shift=True, batches=batches)
     shifted = wait_for(
         lambda: (found := prometheus.query(psi)).get(SHIFTED, 0) > 0.2 and found,
         30,
         f"PSI of {SHIFTED} above 0.2",
     )
     alerts_shifted = wait_for(lambda: drift_alerts(prometheus), 30, "the FeatureDrift alert")
+    estimated = f'model_service:estimated_accuracy:1h{{job="{JOB}"}}'
+    estimated_shifted = {
+        sample["metric"]["model"]: float(sample["value"][1])
+        for sample in wait_for(lambda: prometheus.series(estimated), 10, "the estimate rule")
+    }
 
     total = f'sum(model_service_predictions_total{{job="{JOB}"}})'
     counted = wait_for(
@@ -289,7 +306,16 @@ def observed(stack, features) -> Observed:
     )
     metrics = requests.get(f"{server.url}/metrics", headers=key, timeout=10).text
     return Observed(
-        names, like_training, alerts_like_training, shifted, alerts_shifted, sent, counted, metrics
+        names,
+        like_training,
+        alerts_like_training,
+        shifted,
+        alerts_shifted,
+        sent,
+        counted,
+        metrics,
+        batches,
+        estimated_shifted,
     )
 
 
@@ -320,6 +346,72 @@ def test_counts_equal_the_rows_sent_over_both_workers(observed):
     )
     assert predicted == observed.rows_sent
     assert len(set(re.findall(r'pid="(\d+)"', observed.metrics))) == 2, "both workers answered"
+
+
+def service_estimate(version, batches: list[pd.DataFrame]) -> ExpectedCounts:
+    """Return the expected counts the service's own code gives for the rows sent."""
+    frame = pd.concat(batches, ignore_index=True)
+    scored = Scorer(version).score({name: frame[name].to_numpy() for name in version.schema.names})
+    return estimate(version.calibrator, scored.probabilities)
+
+
+def test_the_estimate_counters_hold_the_estimate_of_the_rows_sent(observed, iris_run):
+    version = load_model_version(iris_run.tag)
+    expected = service_estimate(version, observed.batches)
+    for name, sums in (
+        ("model_service_expected_true_positives_total", expected.true_positives),
+        ("model_service_expected_actual_total", expected.actual),
+    ):
+        scraped = [
+            total(observed.metrics, name, model=version.tag, **{"class": c})
+            for c in version.calibrator.classes
+        ]
+        np.testing.assert_allclose(scraped, sums, rtol=1e-9, atol=1e-6)
+    assert expected.rows == observed.rows_sent
+
+
+def test_prometheus_holds_the_estimate_of_the_rows_sent(stack, observed, iris_run):
+    _, prometheus = stack
+    (estimated,) = observed.estimated_shifted.values()  # the rule, while rows came in
+    assert 0 < estimated <= 1
+    version = load_model_version(iris_run.tag)
+    expected = service_estimate(version, observed.batches).metrics()
+    whole = prometheus.query(
+        f'sum(model_service_expected_true_positives_total{{job="{JOB}"}})'
+        f' / sum(model_service_expected_actual_total{{job="{JOB}"}})'
+    )[""]
+    assert whole == pytest.approx(expected["accuracy"], abs=1e-9)
+
+
+def test_the_recording_rules_turn_the_real_scrape_into_the_service_estimate(
+    observed, iris_run, tmp_path
+):
+    # The scraped counters, as promtool series growing at a tenth of their total a minute:
+    # every ratio the rules take is the ratio of the totals.
+    version = load_model_version(iris_run.tag)
+    series = []
+    for name in (
+        "model_service_expected_true_positives_total",
+        "model_service_expected_actual_total",
+        "model_service_predictions_total",
+    ):
+        for c in version.calibrator.classes:
+            value = total(observed.metrics, name, model=version.tag, **{"class": c})
+            series.append(
+                {
+                    "series": f'{name}{{job="j", model="{version.tag}", class="{c}"}}',
+                    "values": f"0+{value / 10!r}x30",
+                }
+            )
+    expected = service_estimate(version, observed.batches).metrics()
+    rules = {
+        "model_service:estimated_accuracy:1h": expected["accuracy"],
+        "model_service:estimated_precision_macro:1h": expected["precision_macro"],
+        "model_service:estimated_recall_macro:1h": expected["recall_macro"],
+        "model_service:estimated_f1_macro:1h": expected["f1_macro"],
+    }
+    done = promtool_agrees(RULES, tmp_path, series, rules, f'{{job="j", model="{version.tag}"}}')
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_every_series_the_rules_and_dashboard_may_read_is_in_a_real_scrape(observed):

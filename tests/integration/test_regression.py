@@ -146,6 +146,8 @@ def test_the_exported_regressor_serves_onnx_within_the_relative_tolerance(first_
     assert parity["passed"] and parity["max_relative_difference"] <= 1e-5
     assert version.metrics["prediction_reference"]["kind"] == "numeric"
     assert set(version.metadata.metrics) == {"rmse", "mae", "r2", "median_absolute_error"}
+    # No label-free estimate for a regressor: no calibrator is stored.
+    assert version.calibrator is None and "calibration.json" not in version.metadata.files
 
 
 def test_a_price_is_no_class_and_logistic_regression_no_regressor(houses_csv, tmp_path):

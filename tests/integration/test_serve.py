@@ -220,6 +220,10 @@ def test_metadata_describes_the_model(served):
     # Every expectation the builder writes is compiled: nothing goes to GX per request.
     assert body["serving"]["prediction_engine"] == "onnx"
     assert body["serving"]["gx_delegated"] == []
+    # The label-free estimate: the version carries its calibrator, fitted on the held-out rows.
+    estimate = body["performance_estimate"]
+    assert estimate["available"] is True and "concept drift" in estimate["caveat"]
+    assert estimate["heldout"]["rows"] == served.entry.metrics["n_holdout"]
 
 
 def test_openapi_shows_every_feature(served):

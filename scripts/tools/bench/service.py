@@ -242,6 +242,30 @@ def drift_counting_us(features: int = 20) -> dict[int, float]:
     return timings
 
 
+def estimate_counting_us(classes: int = 3) -> dict[int, float]:
+    """Return the µs per row of the label-free estimate: probabilities counted, calibrated and
+    summed (buffered one-row requests included, so the flush's calibration is in the figure)."""
+    from service.model.calibration import Calibrator
+    from service.observe.estimate import EstimateCounter
+
+    rng = np.random.default_rng(0)
+    # Isotonic breakpoints of the size a few thousand held-out rows give.
+    x = [np.sort(rng.uniform(size=200)) for _ in range(classes)]
+    y = [np.sort(rng.uniform(size=200)) for _ in range(classes)]
+    calibrator = Calibrator([f"c{c}" for c in range(classes)], x, y, {})
+    timings = {}
+    for rows in (1, 100, 1_000):
+        counter = EstimateCounter(calibrator)
+        batch = rng.dirichlet(np.ones(classes), rows)
+        repeats = max(20, 20_000 // rows)
+        started = time.perf_counter()
+        for _ in range(repeats):
+            counter.count(batch)
+        counter.counts  # noqa: B018 - the flush calibrates what is still buffered
+        timings[rows] = (time.perf_counter() - started) / repeats / rows * 1e6
+    return timings
+
+
 @dataclass
 class Bench:
     """One server under test and the figures gathered for it."""
@@ -519,6 +543,10 @@ def main() -> int:
     print("\nlive drift counting, in-process, 20 numeric features:")
     for rows, micros in drift_counting_us().items():
         print(f"  {rows:>6} row(s) a batch: {micros:.2f} µs a row")
+    for classes in (3, 10):
+        print(f"\nlabel-free estimate (CBPE), in-process, {classes} classes:")
+        for rows, micros in estimate_counting_us(classes).items():
+            print(f"  {rows:>6} row(s) a batch: {micros:.2f} µs a row")
     non_2xx = {label: r["c1_non_2xx"] + r["c8_non_2xx"] for label, r in results.items()}
     if any(non_2xx.values()):
         print(f"\nWARNING: non-2xx answers during load: {non_2xx}")

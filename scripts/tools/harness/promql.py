@@ -33,6 +33,8 @@ EXPOSED = frozenset(
         "model_service_live_labelled_total",
         "model_service_live_correct_total",
         "model_service_heldout_accuracy",
+        "model_service_expected_true_positives_total",
+        "model_service_expected_actual_total",
         "model_service_shadow_requests_total",
         "model_service_shadow_agreement_total",
         "model_service_shadow_probability_difference_bucket",
