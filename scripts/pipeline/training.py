@@ -92,7 +92,9 @@ ESTIMATORS = {
     ),
     "ridge": EstimatorChoice(None, Ridge, {"alpha": 1.0}, example="alpha: 0.5", scale=True),
     # Gradient-boosted trees route NaN themselves, like HGB. One thread each: the defaults of
-    # both take every core, which on a small table costs more in handoff than it wins.
+    # both take every core, which on a small table costs more in handoff than it wins (on two
+    # busy cores, house_prices fitted in 0.07 to 0.2 s on one thread and 0.9 to 1.1 s on two;
+    # python -m scripts.tools.bench.booster_parity prints it).
     # LightGBM's importances count splits unless told to sum gain, as XGBoost's and the
     # forests' do; verbose -1 keeps its "no further splits" warnings out of the report.
     # LightGBM's own classes split in float64, which a float32 graph cannot follow: the

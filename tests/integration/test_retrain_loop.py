@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from support.pipeline_runs import Trained, json_records, run_pipeline
 
 from scripts.pipeline.params import PROJECT_ROOT
 from scripts.tools.harness.bento_process import BentoServer
+from scripts.tools.harness.scrape import total
 from service.model.aliases import CHAMPION
 from service.model.store import alias_file
 
@@ -27,21 +29,24 @@ pytestmark = pytest.mark.integration
 NAME = "retrain_loop"
 TARGET = "bought"
 BATCH = 50
+# Near five minutes nobody can do much better than a coin toss, so neither can the models.
+GATE = ("-p", "min_accuracy=0.6", "-p", "min_f1_macro=0.6", "-p", "min_roc_auc=0.6")
 
 
 def shop_table(rows: int, seed: int, flipped: bool) -> pd.DataFrame:
     """Return visits with a label that rises with `minutes`; `flipped` turns the relation
-    around for web visits, as when a change on the site makes long web visits the lost ones."""
+    around for web visits, as when a change on the site makes long web visits the lost ones,
+    and brings the visits near five minutes, where the model was least sure."""
     rng = np.random.default_rng(seed)
-    minutes = rng.uniform(0, 10, rows).round(2)
+    minutes = rng.uniform(*((3.5, 6.5) if flipped else (0, 10)), rows).round(2)
     channel = rng.choice(["web", "shop"], rows)
     basket = rng.uniform(5, 100, rows).round(2)
-    bought = minutes > 5
+    # Buying grows likelier with every minute: near five minutes it is a coin toss.
+    bought = rng.random(rows) < 1 / (1 + np.exp(-2.5 * (minutes - 5)))
     if flipped:
         bought = np.where(channel == "web", ~bought, bought)
-    noise = rng.random(rows) < 0.03
     frame = pd.DataFrame(
-        {"minutes": minutes, "channel": channel, "basket (eur)": basket, TARGET: bought ^ noise}
+        {"minutes": minutes, "channel": channel, "basket (eur)": basket, TARGET: bought}
     )
     frame[TARGET] = frame[TARGET].map({True: "yes", False: "no"})
     frame.loc[rng.choice(rows, rows // 20, replace=False), "basket (eur)"] = np.nan
@@ -71,6 +76,19 @@ def _send(url: str, frame: pd.DataFrame) -> list[str]:
     return predicted
 
 
+def _estimate_and_live(url: str, tag: str) -> tuple[float, float]:
+    """Return the label-free estimate and the live accuracy of `tag` from the service's
+    /metrics, once the workers have flushed what they counted."""
+    time.sleep(2.5)  # the counts reach /metrics once a second
+    metrics = requests.get(f"{url}/metrics", timeout=30).text
+    expected = total(metrics, "model_service_expected_true_positives_total", model=tag)
+    answered = total(metrics, "model_service_predictions_total", model=tag)
+    correct = total(metrics, "model_service_live_correct_total", model=tag)
+    labelled = total(metrics, "model_service_live_labelled_total", model=tag)
+    assert answered == 1000 and labelled == 1000, (answered, labelled)
+    return expected / answered, correct / labelled
+
+
 def _accuracy(predicted: list[str], frame: pd.DataFrame) -> float:
     return float(np.mean(np.array(predicted) == frame[TARGET].to_numpy()))
 
@@ -81,7 +99,7 @@ def test_production_labels_make_a_better_champion(tmp_path):
     champion = Trained(
         run_pipeline(
             "-p", f"model_name={NAME}", "-p", f"data_path={csv}", "-p", f"target={TARGET}",
-            run_dir=tmp_path / "champion",
+            *GATE, run_dir=tmp_path / "champion",
         ),
         tmp_path / "champion",
     )  # fmt: skip
@@ -90,19 +108,26 @@ def test_production_labels_make_a_better_champion(tmp_path):
     env = {"MODEL_TAG": f"{NAME}:champion", "PREDICTION_LOG_DIR": str(log_dir)}
     with BentoServer(env, tmp_path / "champion.log") as server:
         before = _accuracy(_send(server.url, shifted), shifted)
+        estimated, live = _estimate_and_live(server.url, champion.tag)
         # A bad record is rejected and never reaches the log's training rows.
         bad = requests.post(
             f"{server.url}/predict", json={"records": [{"minutes": "x"}]}, timeout=30
         )
         assert bad.status_code == 400
     assert before < 0.7, before  # the web half is now answered wrong
+    # Both fall: the live accuracy from the labels, the estimate before any label, from the
+    # shift of the inputs towards the boundary; it cannot see the relation turn (concept drift),
+    # so it stays above the truth.
+    heldout = champion.version.metadata.metrics["accuracy"]
+    assert live == pytest.approx(before, abs=0.002), (live, before)
+    assert estimated < heldout - 0.05 and estimated > live, (estimated, heldout, live)
 
     arguments = [
         "-p", f"log_dir={log_dir}", "-p", f"model_name={NAME}", "-p", f"data_path={csv}",
         "-p", f"target={TARGET}",
         # The relation changed: the old rows would teach the old one (they cost 0.16 in
         # held-out accuracy when kept), so the challenger learns from production alone.
-        "-p", "retrain={include_training_data: false}",
+        "-p", "retrain={include_training_data: false}", *GATE,
         "--run-dir", str(tmp_path / "challenger"), "--data-dir", str(tmp_path / "data"),
     ]  # fmt: skip
     shadowing = RetrainThenShadow(arguments, tmp_path / "retrain.log")
@@ -130,8 +155,11 @@ def test_production_labels_make_a_better_champion(tmp_path):
     fresh = shop_table(400, seed=3, flipped=True)
     with BentoServer(env, tmp_path / "promoted.log") as server:
         after = _accuracy(_send(server.url, fresh), fresh)
-    assert after > before + 0.2 and after > 0.85, (before, after)
-    print(f"accuracy on shifted traffic: champion {before:.3f}, retrained {after:.3f}")
+    assert after > before + 0.15 and after > 0.7, (before, after)
+    print(
+        f"shifted traffic: champion accuracy {before:.3f} (estimated before labels "
+        f"{estimated:.3f}, held-out {heldout:.3f}), retrained {after:.3f}"
+    )
 
 
 class RetrainThenShadow(BentoServer):
@@ -162,7 +190,7 @@ def _check_retrain(tmp_path: Path, champion: Trained) -> None:
     production = comparison["production"]
     assert production["rows"]["compared"] == 200
     metrics = production["metrics"]
-    assert metrics["challenger"]["accuracy"] > metrics["champion"]["accuracy"] + 0.2, metrics
+    assert metrics["challenger"]["accuracy"] > metrics["champion"]["accuracy"] + 0.1, metrics
     assert comparison["passed"] and record["passed"], comparison["reasons"]
     index = (tmp_path / "challenger" / "index.html").read_text()
     assert "On recent production rows neither version trained on, the gate passed" in index
