@@ -15,10 +15,10 @@ import pytest
 import requests
 from support.bentos import build_bento
 from support.gx_versions import save_gx_version
-from support.locked_image import LockedImage, process_uids
 
 from scripts.tools.bench.image import image_layers
 from scripts.tools.harness.bento_process import free_port
+from scripts.tools.harness.locked_image import LockedImage, process_uids
 from scripts.tools.release.containerize import backend, containerize
 from service.errors import UserError
 

@@ -1,6 +1,10 @@
-"""Print the size of an image built with buildah, layer by layer, with the step that made each.
+"""Print the size of an image built with buildah, layer by layer, and its locked-down start.
 
-    python -m scripts.tools.bench.image [IMAGE]     (default: the newest bento's image)
+    python -m scripts.tools.bench.image [IMAGE] [--starts N]   (default: the newest bento's image)
+
+With --starts (as root, buildah), the image's service and a constant BentoML endpoint in the
+same image (scripts/tools/bench/baseline.py mounted beside the service's code) are started in
+turns N times each, locked down as in Kubernetes, and the medians of start to /readyz printed.
 
 buildah reports only an image's total; the size of each layer is the uncompressed diff that
 containers/storage records for it, matched to the build steps that made a layer (the history
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -68,6 +73,40 @@ def image_layers(image: str) -> list[Layer]:
     ]
 
 
+BASELINE = Path(__file__).with_name("baseline.py")
+
+
+def start_times(image: str, starts: int) -> dict[str, list[float]]:
+    """Return the seconds from start to /readyz 200 of the image's service and of the constant
+    endpoint run in the same image, started in turns, one up at a time."""
+    from scripts.tools.harness.bento_process import free_port
+    from scripts.tools.harness.locked_image import LockedImage
+
+    targets = {
+        "the image's service": None,
+        "constant BentoML endpoint": "bench_baseline:ConstantService",
+    }
+    binds = {BASELINE: "/home/bentoml/bento/src/bench_baseline.py"}
+    seconds: dict[str, list[float]] = {label: [] for label in targets}
+    for _ in range(starts):
+        for label, target in targets.items():
+            server = LockedImage(
+                "buildah",
+                image,
+                free_port(),
+                env={"API_KEYS": "bench-key"},
+                target=target,
+                binds=binds,
+            )
+            server.poll_seconds = 0.02
+            try:
+                server.start()
+                seconds[label].append(server.wait_ready())
+            finally:
+                server.stop()
+    return seconds
+
+
 def _newest_image() -> str:
     from scripts.tools.release.containerize import bento_model
 
@@ -77,6 +116,9 @@ def _newest_image() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("image", nargs="?", help="image name:tag (default: the newest bento's)")
+    parser.add_argument(
+        "--starts", type=int, default=0, help="locked-down starts of each, in turns"
+    )
     args = parser.parse_args(argv)
     try:
         image = args.image or _newest_image()
@@ -88,6 +130,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'MB':>8}  step")
     for layer in layers:
         print(f"{layer.megabytes:8.1f}  {layer.command[:110]}")
+    if args.starts:
+        seconds = start_times(image, args.starts)
+        base = statistics.median(seconds["constant BentoML endpoint"])
+        print(f"\nstart to /readyz, {args.starts} locked-down starts each, in turns:")
+        for label, values in seconds.items():
+            median = statistics.median(values)
+            print(
+                f"  {label:28} median {median:.2f} s ({median / base:.2f}x), "
+                f"min {min(values):.2f}, max {max(values):.2f}"
+            )
     return 0
 
 

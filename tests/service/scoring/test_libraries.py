@@ -1,6 +1,21 @@
 """Which optional libraries a version needs to serve, and the line that stops start-up."""
 
-from service.scoring.libraries import GX, Library, Need, gx_need, installed, missing_line
+from dataclasses import replace
+from pathlib import Path
+
+from support.store_entries import METADATA
+
+from service.model.version import ModelVersion
+from service.scoring.libraries import (
+    GX,
+    Library,
+    Need,
+    gx_need,
+    installed,
+    missing_line,
+    needs,
+    sklearn_need,
+)
 
 COMPILED = {
     "type": "expect_column_values_to_be_between",
@@ -43,3 +58,22 @@ def test_a_needed_library_that_is_absent_gives_one_line():
 
 def test_nothing_to_say_when_absent_libraries_are_not_needed():
     assert missing_line("iris:v1", [Need(ABSENT, False, "not used")]) is None
+
+
+def _version(serving_format: str) -> ModelVersion:
+    metadata = replace(METADATA, serving_format=serving_format)
+    return ModelVersion(
+        "m:1", Path("."), metadata, None, {"expectations": [COMPILED]}, {}, {}, {}, {}
+    )
+
+
+def test_a_version_without_onnx_needs_scikit_learn_and_says_why():
+    need = sklearn_need(_version("skops"))
+    assert need.needed is True
+    assert need.reason == "m:1 has no ONNX graph (not tried)"
+
+
+def test_an_onnx_version_needs_scikit_learn_only_when_asked():
+    assert sklearn_need(_version("onnx")).needed is False
+    assert sklearn_need(_version("onnx"), prediction_engine="sklearn").needed is True
+    assert [n.library.extra for n in needs(_version("onnx"))] == ["gx", "sklearn"]

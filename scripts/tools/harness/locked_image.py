@@ -1,4 +1,4 @@
-"""Test support: run an image's server locked down as the Kubernetes base runs it.
+"""An image's server run locked down, as the Kubernetes base runs it, for tests and benchmarks.
 
 Non-root (the image's own user), a read-only root file system, every capability dropped, and
 writable memory folders only where the service writes: /tmp (BentoML's unix sockets),
@@ -64,9 +64,22 @@ def _image_user(rootfs: Path, user: str) -> tuple[int, int]:
 class LockedImage:
     """The image's server on a loopback port, locked down, stopped however the test ends."""
 
-    def __init__(self, chosen: str, image: str, port: int, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        chosen: str,
+        image: str,
+        port: int,
+        env: dict[str, str] | None = None,
+        target: str | None = None,
+        binds: dict[Path, str] | None = None,
+    ):
+        """`target` serves `module:Service` from the bento's source folder instead of the bento
+        (the benchmark's constant endpoint); `binds` mounts host files read-only there."""
         self.chosen, self.image, self.port = chosen, image, port
         self.env = {"PREDICTION_LOG_DIR": PREDICTION_LOG_DIR, **(env or {})}
+        self.target = target
+        self.binds = binds or {}
+        self.poll_seconds = 0.3  # how often wait_ready asks /readyz
         self.url = f"http://127.0.0.1:{port}"
         self.container: str | None = None
         self.process: subprocess.Popen | None = None
@@ -75,10 +88,16 @@ class LockedImage:
         self._output = ""
 
     def _args(self) -> list[str]:
-        return ["serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        # The entrypoint adds the bento's path after `serve`; anything else it runs as given.
+        address = ["--host", "127.0.0.1", "--port", str(self.port)]
+        if self.target is None:
+            return ["serve", *address]
+        return ["bentoml", "serve", self.target, *address]
 
     def start(self) -> None:
         if self.chosen == "docker":
+            if self.binds:
+                raise NotImplementedError("binds are mounted on the buildah path only")
             self._start_docker()
         else:
             self._start_buildah()
@@ -137,7 +156,12 @@ class LockedImage:
             steps.append(f"mount --bind -o ro {name} {root}{name}")
         for folder in WRITABLE[1:]:
             steps.append(f"mount -t tmpfs -o {owned} tmpfs {root}{folder}")
+        for host, inside in self.binds.items():
+            (rootfs / inside.lstrip("/")).touch(exist_ok=True)
+            steps.append(f"mount --bind -o ro {shlex.quote(str(host))} {root}{inside}")
         workdir = config.get("WorkingDir") or "/"
+        if self.target is not None:
+            workdir = f"{workdir.rstrip('/')}/src"  # where the bento's service package is
         inner = f"cd {shlex.quote(workdir)} && exec {shlex.join(command)}"
         steps.append(
             f"exec chroot --userspec={self.uid}:{self.gid} --groups={self.gid} {root} "
@@ -204,7 +228,7 @@ class LockedImage:
                     return time.monotonic() - started
             except (requests.ConnectionError, requests.Timeout):
                 pass
-            time.sleep(0.3)
+            time.sleep(self.poll_seconds)
         raise AssertionError(f"/readyz was not 200 within {timeout} s")
 
     def stop(self) -> None:
