@@ -70,15 +70,13 @@ serve: setup ## serve the champion on 127.0.0.1:3000 (PORT=...; https with SSL_C
 	@$(CHAMPION_OR_PIPELINE)
 	$(BIN)/bentoml serve service.service:ModelService --host 127.0.0.1 --port $(PORT) $(if $(SSL_CERTFILE),--ssl-certfile $(SSL_CERTFILE) --ssl-keyfile $(SSL_KEYFILE))
 
-build/requirements.txt: uv.lock
-	@mkdir -p build
-	$(UV) export --frozen --no-default-groups --no-hashes --no-emit-project --quiet -o $@
-
 batch: setup $(if $(findstring spark,$(ARGS)),$(SPARK_STAMP)) ## score a file: ARGS="--input IN --output OUT [--engine spark] [--keep COL]"
 	$(BIN)/python -m scripts.batch $(ARGS)
 
-bento: setup build/requirements.txt ## build the bento: service code, the champion version, pinned serving deps
+# The serving pins depend on the version packed (does it need GX, scikit-learn?): written anew.
+bento: setup ## build the bento: service code, the champion version, the serving deps that version needs
 	@$(CHAMPION_OR_PIPELINE)
+	$(BIN)/python -m scripts.tools.release.requirements
 	$(BIN)/bentoml build --output tag
 
 containerize: bento ## build the image <model_name>:<version> (Docker, else buildah); TRACK=blue|green

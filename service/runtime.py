@@ -24,6 +24,7 @@ from service.observe.feedback import Feedback, LiveAccuracy
 from service.observe.prediction_log import PredictionLog
 from service.observe.rejection_log import RejectionLog
 from service.scoring.core import Scored, Scorer
+from service.scoring.libraries import Need, missing_line, needs
 from service.scoring.predictor import Batch
 from service.settings import Settings
 from service.traffic.candidate import CandidateError, Served, check_compatible
@@ -33,8 +34,22 @@ from service.validation.results import Rejection
 logger = logging.getLogger("bentoml.model_service")
 
 
+def serving_needs(version: ModelVersion, settings: Settings) -> list[Need]:
+    """Return what `version` needs of the optional libraries with these settings' engines."""
+    return needs(
+        version,
+        validation_engine=settings.validation_engine,
+        prediction_engine=settings.prediction_engine,
+    )
+
+
 def load_scorer(version: ModelVersion, settings: Settings) -> Scorer:
     """Return the version's scorer, or stop start-up with one line saying why it cannot load."""
+    # The image carries only the libraries its version needs (`make bento`): a version that
+    # needs one it lacks stops here, not on its first request.
+    absent = missing_line(version.tag, serving_needs(version, settings))
+    if absent is not None:
+        sys.exit(f"model service cannot start: {absent}")
     try:
         # Built here, in the serving process, so a model that cannot load (a corrupt graph
         # whose hash matches) stops start-up with one line instead of crash-looping the worker.
@@ -77,6 +92,7 @@ class Runtime:
         self.auth = auth
         self.version = version
         self.scorer = load_scorer(version, settings)
+        self.libraries = serving_needs(version, settings)
         self.main = Served(version, self.scorer, settings.monitoring)
         self.prediction_log = (
             PredictionLog(settings.prediction_log, version.schema.names)
@@ -201,6 +217,8 @@ class Runtime:
                 "validation_engine": self.settings.validation_engine,
                 "onnx": version.metadata.onnx,
                 "gx_delegated": self.scorer.delegated,
+                # What the image carries and why: GX and scikit-learn go in only when needed.
+                "libraries": {need.library.extra: need.to_dict() for need in self.libraries},
             },
             "candidate": self.policy.candidate_metadata(),
             "metrics": version.metrics,

@@ -24,6 +24,9 @@ def test_bento_carries_the_model_version_and_service_code_only(iris_run, tmp_pat
     for name in SERVING_ONLY_ABSENT:
         assert f"\n{name}==" not in pinned, name
     assert "\nbentoml==" in pinned and "\nonnxruntime==" in pinned
+    # The iris suite is fully compiled and the version serves ONNX: no GX, no scikit-learn.
+    for name in ("great-expectations", "altair", "scikit-learn", "scipy", "skops"):
+        assert f"\n{name}==" not in pinned, name
 
     env_args = {"capture_output": True, "text": True, "check": True}
     env = {**os.environ, "MODEL_TAG": iris_run.tag}
@@ -53,3 +56,25 @@ def test_bento_carries_the_model_version_and_service_code_only(iris_run, tmp_pat
                 path,
                 training_only,
             )
+
+
+def test_serving_requirements_follow_the_version_and_the_engines(iris_run, tmp_path):
+    def pins(**env: str) -> tuple[str, str]:
+        output = tmp_path / "requirements.txt"
+        done = subprocess.run(
+            [BIN / "python", "-m", "scripts.tools.release.requirements", "--output", str(output)],
+            env={**os.environ, "MODEL_TAG": iris_run.tag, **env},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout, output.read_text()
+
+    said, pinned = pins()
+    assert "Great Expectations left out [gx]" in said and "expectations are compiled" in said
+    assert "scikit-learn, scipy and skops left out [sklearn]" in said
+    said, pinned = pins(PREDICTION_ENGINE="sklearn", VALIDATION_ENGINE="gx")
+    assert "scikit-learn, scipy and skops included [sklearn]" in said
+    assert "PREDICTION_ENGINE=sklearn" in said and "VALIDATION_ENGINE=gx" in said
+    for name in ("great-expectations", "altair", "scikit-learn", "scipy", "skops"):
+        assert f"\n{name}==" in pinned, name

@@ -12,6 +12,7 @@ Run it by hand with `python tests/support/base_image.py [NAME]`.
 from __future__ import annotations
 
 import glob
+import json
 import os
 import shutil
 import subprocess
@@ -25,6 +26,9 @@ MIRROR = "http://deb.debian.org/debian"
 # `docker.commands` often call `python`, as they could in the real python:3.11-slim.
 PACKAGES = "python3,python3-pip,python-is-python3,ca-certificates"
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+SLIM_EXCLUDED = ("doc", "man", "info", "locale", "groff", "lintian", "linda")
+# Written into the image's labels: an image made by an older version of this file is rebuilt.
+BASE_REVISION = "2"
 # The real image puts its python in /usr/local/bin; pip (as root) installs uv there too.
 IMAGE_ENV = {
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -40,9 +44,14 @@ def _run(*args: str) -> str:
 
 
 def image_exists(name: str) -> bool:
-    """Give whether buildah's local storage holds the image `name`."""
-    found = subprocess.run(["buildah", "inspect", "--type", "image", name], capture_output=True)
-    return found.returncode == 0
+    """Give whether buildah's local storage holds the image `name`, made by this revision."""
+    found = subprocess.run(
+        ["buildah", "inspect", "--type", "image", name], capture_output=True, text=True
+    )
+    if found.returncode != 0:
+        return False
+    labels = json.loads(found.stdout)["OCIv1"]["config"].get("Labels") or {}
+    return labels.get("base-image-revision") == BASE_REVISION
 
 
 def _install_tools() -> None:
@@ -71,6 +80,17 @@ def _make_rootfs(root: Path) -> None:
         for path in (root / leftover).glob("*"):
             if path.is_file():
                 path.unlink()
+    # Like Debian's slim images, which python:3.11-slim is built on: no manuals, docs or
+    # translations (about 50 MB here), and dpkg told to leave them out of later installs.
+    (root / "etc/dpkg/dpkg.cfg.d/slim").write_text(
+        "".join(f"path-exclude /usr/share/{folder}/*\n" for folder in SLIM_EXCLUDED)
+        + "path-include /usr/share/doc/*/copyright\n"
+    )
+    for folder in SLIM_EXCLUDED:
+        for path in sorted((root / "usr/share" / folder).rglob("*"), reverse=True):
+            if path.name == "copyright" or (path.is_dir() and not path.is_symlink()):
+                continue
+            path.unlink()
 
 
 def _commit(root: Path, name: str) -> None:
@@ -82,6 +102,7 @@ def _commit(root: Path, name: str) -> None:
         _run("buildah", "umount", ctr)
         env = [arg for key, value in IMAGE_ENV.items() for arg in ("--env", f"{key}={value}")]
         _run("buildah", "config", *env, "--cmd", "python3", ctr)
+        _run("buildah", "config", "--label", f"base-image-revision={BASE_REVISION}", ctr)
         _run("buildah", "commit", "--quiet", ctr, name)
     finally:
         subprocess.run(["buildah", "rm", ctr], capture_output=True)

@@ -7,15 +7,22 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENTOML = Path(sys.executable).parent / "bentoml"
+BIN = Path(sys.executable).parent
 
 
-def build_bento(model_tag: str) -> str:
-    """Return the tag of a bento built for `model_tag`, with the pinned serving requirements."""
-    subprocess.run(["make", "build/requirements.txt"], check=True, capture_output=True)
+def build_bento(model_tag: str, env: dict[str, str] | None = None) -> str:
+    """Return the tag of a bento built for `model_tag`, with the serving requirements that
+    version needs (`env` adds settings such as PREDICTION_ENGINE=sklearn)."""
+    env = {**os.environ, "MODEL_TAG": model_tag, **(env or {})}
+    subprocess.run(
+        [BIN / "python", "-m", "scripts.tools.release.requirements"],
+        env=env,
+        capture_output=True,
+        check=True,
+    )
     built = subprocess.run(
-        [BENTOML, "build", "--output", "tag"],
-        env={**os.environ, "MODEL_TAG": model_tag},
+        [BIN / "bentoml", "build", "--output", "tag"],
+        env=env,
         capture_output=True,
         text=True,
         check=True,

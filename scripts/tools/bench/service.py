@@ -365,6 +365,46 @@ def start_one(label: str, target: str, env: dict, headers: dict, tag: str, body_
     return bench
 
 
+def start_times(tag: str, starts: int) -> dict[str, list[float]]:
+    """Return the seconds from `bentoml serve` to /readyz 200 of the shipped service and of the
+    constant endpoint, started in turns `starts` times each, one server up at a time."""
+    import compileall
+
+    # Bytecode first, as the image has it and as any machine writes it on the first import:
+    # where PYTHONDONTWRITEBYTECODE is set, both processes would compile the service's modules
+    # again at every start.
+    for package in ("service", "scripts"):
+        compileall.compile_dir(PROJECT_ROOT / package, quiet=1)
+    seconds: dict[str, list[float]] = {SERVICE: [], BASE: []}
+    for _ in range(starts):
+        for label in seconds:
+            target, env, _headers = SERVERS[label]
+            env = {**env, "MODEL_TAG": tag, "BENTOML_HOME": own_home()}
+            server = BentoServer(env, Path(tempfile.mkdtemp()) / "server.log", target=target)
+            server.poll_seconds = 0.02
+            started = time.perf_counter()
+            server.start()
+            seconds[label].append(time.perf_counter() - started)
+            server.stop()
+    return seconds
+
+
+def start_table(seconds: dict[str, list[float]]) -> str:
+    """Return the start-time figures as a markdown table, with the ratio to the constant one."""
+    base = statistics.median(seconds[BASE])
+    lines = [
+        "| server | start to ready s, median (vs BentoML) | min | max |",
+        "| --- | --- | --- | --- |",
+    ]
+    for label, values in seconds.items():
+        median = statistics.median(values)
+        lines.append(
+            f"| {label} | {median:.2f} ({median / base:.2f}x) | {min(values):.2f} | "
+            f"{max(values):.2f} |"
+        )
+    return "\n".join(lines)
+
+
 def measure(benches: list[Bench], body_file: Path, args) -> None:
     """Run every figure `args.rounds` times, the servers taking turns, and keep the medians:
     a machine that slows down for a while then slows every server alike."""
@@ -505,6 +545,12 @@ def main() -> int:
         choices=list(SERVERS),
         help="bench only this server (repeatable); the constant endpoint and the floor always run",
     )
+    parser.add_argument(
+        "--starts", type=int, default=5, help="cold starts of the service and the constant one"
+    )
+    parser.add_argument(
+        "--starts-only", action="store_true", help="measure only the start times, then stop"
+    )
     parser.add_argument("--inprocess", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     from service.settings import default_model_name
@@ -513,12 +559,18 @@ def main() -> int:
     if args.inprocess:
         inprocess(tag)
         return 0
-    if shutil.which("wrk") is None:
-        print("wrk is not installed: apt-get install wrk", file=sys.stderr)
-        return 2
     from service.model.store import find_model
 
     tag = str(find_model(tag).tag)
+    # Cold starts first, one server up at a time: what a new pod pays before it takes traffic.
+    seconds = start_times(tag, args.starts)
+    print(f"model {tag}, {args.starts} cold starts each, in turns, one server up at a time\n")
+    print(start_table(seconds) + "\n")
+    if args.starts_only:
+        return 0
+    if shutil.which("wrk") is None:
+        print("wrk is not installed: apt-get install wrk", file=sys.stderr)
+        return 2
     body_file = Path(tempfile.mkdtemp()) / "one_row.json"
     body_file.write_text(json.dumps({"records": sample_records(tag, 1)}))
     chosen = {

@@ -65,6 +65,8 @@ class BentoServer:
         self.port = free_port()
         self.url = f"{'https' if https_ca else 'http'}://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
+        # How often /readyz is asked; a start-time benchmark asks more often than tests need.
+        self.poll_seconds = 0.2
 
     def command(self) -> list[str]:
         """Return the command that serves `target` on this server's port."""
@@ -100,7 +102,7 @@ class BentoServer:
                     return
             except (requests.ConnectionError, requests.Timeout):
                 pass
-            time.sleep(0.2)
+            time.sleep(self.poll_seconds)
         raise RuntimeError(f"bentoml serve was not ready in {timeout} s:\n{self.log()}")
 
     def log(self) -> str:

@@ -58,6 +58,12 @@ def containerize(bento: str = "model_service:latest") -> tuple[str, float]:
         # No daemon and no user namespaces in most CI sandboxes; layers make rebuilds quick.
         env.setdefault("BUILDAH_ISOLATION", "chroot")
         env.setdefault("BUILDAH_LAYERS", "true")
+    # BentoML 1.4.40 renders a bento's dockerfile_template from a copy of the bento in a temp
+    # folder, then refuses it as "outside of current working directory" unless that folder
+    # is under the working directory: keep the copy under build/.
+    scratch = PROJECT_ROOT / "build" / "containerize"
+    scratch.mkdir(parents=True, exist_ok=True)
+    env["TMPDIR"] = str(scratch)
     started = time.perf_counter()
     subprocess.run(
         [BENTOML, "containerize", bento_tag, "--backend", chosen, "-t", model_tag],
