@@ -5,6 +5,7 @@ scripts.lifecycle data` bringing those rows back."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -99,4 +100,7 @@ def test_without_dvc_on_the_data_the_lineage_says_why(iris_run):
     version = load_model_version(iris_run.tag)
     recorded = version.lineage["data_version"]
     assert recorded["tracked"] is False
-    assert "iris.csv has no iris.csv.dvc beside it" in recorded["reason"]
+    # `make test` installs DVC; a bare `make setup` does not, and the lineage says that instead.
+    installed = importlib.util.find_spec("dvc") is not None
+    expected = "iris.csv has no iris.csv.dvc beside it" if installed else "DVC is not installed"
+    assert expected in recorded["reason"], recorded
