@@ -353,15 +353,19 @@ def start_one(label: str, target: str, env: dict, headers: dict, tag: str, body_
     started = time.perf_counter()
     server.start()
     bench = Bench(label, server, headers, log_dir, {"start_s": time.perf_counter() - started})
-    response = requests.post(
-        server.url + "/predict",
-        data=body_file.read_bytes(),
-        timeout=30,
-        headers={"Content-Type": "application/json", **headers},
-    )
-    response.raise_for_status()
-    wrk(server.url, body_file, 8, 3, headers)  # warm-up
-    bench.row["rss_warm_mib"] = worker_rss_mib(server.process.pid)
+    try:
+        response = requests.post(
+            server.url + "/predict",
+            data=body_file.read_bytes(),
+            timeout=30,
+            headers={"Content-Type": "application/json", **headers},
+        )
+        response.raise_for_status()
+        wrk(server.url, body_file, 8, 3, headers)  # warm-up
+        bench.row["rss_warm_mib"] = worker_rss_mib(server.process.pid)
+    except BaseException:
+        server.stop()  # a server that cannot answer is not left running behind the error
+        raise
     return bench
 
 
