@@ -1,23 +1,26 @@
-"""What the service runs with, built once at start-up: versions, scorers, logs, traffic policy.
+"""What the service runs with, built once in each worker: scorers, logs, traffic policy.
 
-The endpoints of service.py call its methods; nothing here knows about BentoML, so a test or a
-benchmark builds one without serving.
+Built from the declaration (declaration.py: settings, keys, versions). The endpoints of
+service.py call its methods; nothing here knows about BentoML, so a test or a benchmark builds
+one without serving.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
+import time
 
-import numpy as np
 from starlette.responses import Response
 
-from service.errors import UserError
-from service.http.auth import AuthSettings
-from service.http.request_body import RecordParser
+from service.declaration import Declaration
+from service.http.request_body import RecordParser, csv_frame
 from service.http.request_context import current_request
-from service.http.response_body import json_response, without_paths
-from service.model.store import load_model_version
+from service.http.response_body import (
+    json_response,
+    prediction_body,
+    prediction_csv,
+    without_paths,
+)
 from service.model.version import ModelVersion
 from service.observe.estimate import availability
 from service.observe.feedback import Feedback, LiveAccuracy
@@ -27,11 +30,15 @@ from service.scoring.core import Scored, Scorer
 from service.scoring.libraries import Need, missing_line, needs
 from service.scoring.predictor import Batch
 from service.settings import Settings
-from service.traffic.candidate import CandidateError, Served, check_compatible
+from service.traffic.candidate import Served
 from service.traffic.policy import MainOnly, ShadowPolicy, SplitPolicy, TrafficPolicy
 from service.validation.results import Rejection
 
 logger = logging.getLogger("bentoml.model_service")
+
+
+class StartupError(Exception):
+    """The runtime cannot be built; the message is the one line start-up stops with."""
 
 
 def serving_needs(version: ModelVersion, settings: Settings) -> list[Need]:
@@ -49,17 +56,17 @@ def load_scorer(version: ModelVersion, settings: Settings) -> Scorer:
     # needs one it lacks stops here, not on its first request.
     absent = missing_line(version.tag, serving_needs(version, settings))
     if absent is not None:
-        sys.exit(f"model service cannot start: {absent}")
+        raise StartupError(f"model service cannot start: {absent}")
     try:
-        # Built here, in the serving process, so a model that cannot load (a corrupt graph
-        # whose hash matches) stops start-up with one line instead of crash-looping the worker.
         return Scorer(
             version,
             validation_engine=settings.validation_engine,
             prediction_engine=settings.prediction_engine,
         )
     except Exception as error:  # noqa: BLE001 - onnxruntime and skops raise many types
-        sys.exit(f"model service cannot start: {version.tag} cannot be loaded: {error}"[:2000])
+        raise StartupError(
+            f"model service cannot start: {version.tag} cannot be loaded: {error}"[:2000]
+        ) from error
 
 
 def traffic_policy(
@@ -81,15 +88,10 @@ def traffic_policy(
 class Runtime:
     """The service's state and what each endpoint does with it."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        auth: AuthSettings,
-        version: ModelVersion,
-        candidate: ModelVersion | None,
-    ) -> None:
+    def __init__(self, declared: Declaration) -> None:
+        settings, version = declared.settings, declared.version
         self.settings = settings
-        self.auth = auth
+        self.auth = declared.auth
         self.version = version
         self.scorer = load_scorer(version, settings)
         self.libraries = serving_needs(version, settings)
@@ -99,32 +101,13 @@ class Runtime:
             if settings.prediction_log is not None
             else None
         )
-        self.policy = traffic_policy(settings, self.main, candidate, self.prediction_log)
+        self.policy = traffic_policy(settings, self.main, declared.candidate, self.prediction_log)
         self.parser = RecordParser(version.schema, settings.limits, judge=self.scorer.failures)
         self.rejections = RejectionLog(
             settings.limits.max_echo_chars, settings.rejection_log_seconds
         )
-        # As the model names them (str or int): feedback labels are matched against these.
-        self.classes = np.asarray(self.scorer.predictor.classes).tolist()
+        self.classes = declared.classes
         self.live = LiveAccuracy(self.classes, settings.feedback_hold_requests)
-
-    @classmethod
-    def from_env(cls) -> Runtime:
-        """Return the runtime the environment describes, or stop start-up with one line why."""
-        try:
-            settings = Settings.from_env()
-            auth = AuthSettings.from_env()
-            version = load_model_version(settings.model_tag)
-            candidate = (
-                load_model_version(settings.candidate.tag)
-                if settings.candidate is not None
-                else None
-            )
-            if candidate is not None:
-                check_compatible(version, candidate)
-        except (UserError, CandidateError) as error:
-            sys.exit(f"model service cannot start: {error}")
-        return cls(settings, auth, version, candidate)
 
     # -- the worker's life ---------------------------------------------------------------------
 
@@ -145,6 +128,36 @@ class Runtime:
             self.prediction_log.close()
 
     # -- per request ---------------------------------------------------------------------------
+
+    def predict(self, body: bytes) -> Response:
+        """Return what /predict answers to `body`, {"records": [...]}."""
+        started = time.perf_counter()
+        records = self.parser.parse(body)
+        self.observe_parse(time.perf_counter() - started)
+        if isinstance(records, Rejection):
+            return self.reject(records, "/predict")
+        served, scored = self.score(records, "/predict")
+        if isinstance(scored, Rejection):
+            return self.reject(scored, "/predict", served)
+        return json_response(
+            prediction_body(served.tag, scored.labels, scored.probabilities, self.scorer.classes)
+        )
+
+    def predict_csv(self, upload: bytes | Rejection) -> Response:
+        """Return what /predict_csv answers: the CSV with a prediction (and each probability)
+        per row."""
+        if isinstance(upload, Rejection):
+            return self.reject(upload, "/predict_csv")
+        started = time.perf_counter()
+        frame = csv_frame(upload, self.version.schema, self.settings.limits)
+        self.observe_parse(time.perf_counter() - started)
+        if isinstance(frame, Rejection):
+            return self.reject(frame, "/predict_csv")
+        served, scored = self.score(frame[self.version.schema.names], "/predict_csv")
+        if isinstance(scored, Rejection):
+            return self.reject(scored, "/predict_csv", served)
+        csv = prediction_csv(frame, scored.labels, scored.probabilities, self.scorer.classes)
+        return Response(csv, media_type="text/csv")
 
     def score(
         self, columns: Batch, endpoint: str, served: Served | None = None
@@ -206,6 +219,9 @@ class Runtime:
             "matched_live": matched,
             "logged": self.prediction_log is not None,
         }
+
+    def feedback(self, items: list[Feedback]) -> Response:
+        return json_response(self.record_feedback(items))
 
     def metadata(self) -> dict:
         """Return what /metadata says: tag, serving engines, candidate, metrics, lineage, schema."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from scripts.pipeline.suite import load_suite
 from service.errors import UserError
-from service.validation import Outcome
+from service.validation.results import Outcome
 
 
 def committed_suite_path(expectations_dir: str | Path, model_name: str) -> Path:

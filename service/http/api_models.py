@@ -1,7 +1,9 @@
-"""The request and response models BentoML shows in /docs, built from the stored feature schema."""
+"""The request and response models BentoML shows in /docs, built from the stored feature schema.
 
-import time
-from collections.abc import Callable
+The input specs document the body and read it; the runtime parses it (runtime.py). BentoML's own
+process builds these specs too and answers no request, so nothing here imports pandas.
+"""
+
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
@@ -9,17 +11,11 @@ from _bentoml_sdk.io_models import IODescriptor
 from bentoml.validators import ContentType
 from pydantic import ConfigDict, Field, create_model
 
-from service.http.request_body import RecordParser, csv_frame
 from service.model.schema import Feature, FeatureSchema
 from service.observe.feedback import parse_feedback
 from service.settings import Limits
 from service.validation.results import Rejection
 from service.validation.values import is_number
-
-
-def _ignore(seconds: float) -> None:
-    """Where parse times go when nobody records them."""
-
 
 # An enum longer than this helps nobody in Swagger UI; the suite still checks the set.
 MAX_ENUM_VALUES = 50
@@ -81,44 +77,34 @@ def record_model(schema: FeatureSchema, suite: dict | None = None, max_string_ch
 
 
 def predict_input_spec(
-    schema: FeatureSchema,
-    parser: RecordParser,
-    suite: dict | None = None,
-    observe_parse: Callable[[float], None] = _ignore,
+    schema: FeatureSchema, limits: Limits, suite: dict | None = None
 ) -> type[IODescriptor]:
-    """Return the /predict input spec: documented by pydantic, parsed by `parser`.
+    """Return the /predict input spec: documented by pydantic, handed on as the raw body.
 
     BentoML would validate with pydantic and answer failures with its own error body and a
-    traceback in the log; parsing here keeps one error shape and one log line per bad request.
+    traceback in the log; the runtime's parser keeps one error shape and one log line per bad
+    request.
     """
     documented = create_model(
         "PredictRequest",
         __base__=IODescriptor,
         records=(
-            list[record_model(schema, suite, parser.limits.max_string_chars)],
-            Field(..., min_length=1, max_length=parser.limits.max_batch_rows),
+            list[record_model(schema, suite, limits.max_string_chars)],
+            Field(..., min_length=1, max_length=limits.max_batch_rows),
         ),
     )
 
     class PredictRequest(documented):
         @classmethod
         async def from_http_request(cls, request, serde):
-            body = await request.body()
-            started = time.perf_counter()
-            records = parser.parse(body)
-            observe_parse(time.perf_counter() - started)
-            return cls.model_construct(records=records)
+            return cls.model_construct(records=await request.body())
 
     return PredictRequest
 
 
-def csv_input_spec(
-    schema: FeatureSchema, limits: Limits, observe_parse: Callable[[float], None] = _ignore
-) -> type[IODescriptor]:
-    """Return the /predict_csv input spec: a multipart `file` field, or a text/csv body.
-
-    Parsed here for the same reason as /predict: one error shape, whatever the upload.
-    """
+def csv_input_spec(limits: Limits) -> type[IODescriptor]:
+    """Return the /predict_csv input spec: a multipart `file` field, or a text/csv body, handed
+    on as bytes (or the 400 for a malformed upload) for the same reason as /predict."""
     documented = create_model(
         "PredictCsvRequest",
         __base__=IODescriptor,
@@ -128,20 +114,15 @@ def csv_input_spec(
     class PredictCsvRequest(documented):
         @classmethod
         async def from_http_request(cls, request, serde):
-            content_type = request.headers.get("content-type", "")
-            started = time.perf_counter()
-            if content_type.startswith("multipart/form-data"):
-                parsed = await _multipart_csv(request, schema, limits)
-            else:
-                parsed = csv_frame(await request.body(), schema, limits)
-            observe_parse(time.perf_counter() - started)
-            return cls.model_construct(file=parsed)
+            if request.headers.get("content-type", "").startswith("multipart/form-data"):
+                return cls.model_construct(file=await _multipart_csv(request, limits))
+            return cls.model_construct(file=await request.body())
 
     return PredictCsvRequest
 
 
-async def _multipart_csv(request, schema: FeatureSchema, limits: Limits):
-    """Return the frame in the multipart field `file`, or the 400 for a malformed upload."""
+async def _multipart_csv(request, limits: Limits) -> bytes | Rejection:
+    """Return the bytes of the multipart field `file`, or the 400 for a malformed upload."""
     try:
         form = await request.form(max_files=1, max_fields=limits.max_fields)
         upload = form.get("file")
@@ -149,7 +130,7 @@ async def _multipart_csv(request, schema: FeatureSchema, limits: Limits):
             return Rejection(
                 400, "invalid_body", 'send the CSV as a multipart file field named "file"'
             )
-        content = await upload.read()
+        return await upload.read()
     except Exception as error:  # noqa: BLE001 - any parse error here is the client's upload
         # starlette raises MultiPartException, KeyError, ValueError... for a bad boundary.
         return Rejection(
@@ -158,7 +139,6 @@ async def _multipart_csv(request, schema: FeatureSchema, limits: Limits):
             "the body is not readable multipart/form-data "
             f'({type(error).__name__}); send the CSV as a file field named "file"',
         )
-    return csv_frame(content, schema, limits)
 
 
 def metadata_input_spec() -> type[IODescriptor]:

@@ -36,44 +36,6 @@ DRAIN_SECONDS = 0.1
 MAX_OBSERVED_ROWS = 1_000
 
 
-class CandidateError(Exception):
-    """The candidate cannot run beside the main model."""
-
-
-def schema_differences(main: ModelVersion, candidate: ModelVersion) -> list[str]:
-    """Return what differs between the two versions' inputs and classes; empty when nothing."""
-    ours = {f.name: f for f in main.schema.features}
-    theirs = {f.name: f for f in candidate.schema.features}
-    found = []
-    if missing := [name for name in ours if name not in theirs]:
-        found.append(f"the candidate lacks {', '.join(missing)}")
-    if extra := [name for name in theirs if name not in ours]:
-        found.append(f"the candidate also needs {', '.join(extra)}")
-    for name in ours.keys() & theirs.keys():
-        if ours[name].kind != theirs[name].kind:
-            found.append(f"{name} is {ours[name].kind} for the main model, {theirs[name].kind}")
-    if main.schema.task != candidate.schema.task:
-        found.append(
-            f"the main model does {main.schema.task}, the candidate {candidate.schema.task}"
-        )
-    main_classes, candidate_classes = (
-        list(map(str, main.schema.classes)),
-        list(map(str, candidate.schema.classes)),
-    )
-    if main_classes != candidate_classes:
-        found.append(
-            f"classes differ: {', '.join(main_classes)} against {', '.join(candidate_classes)}"
-        )
-    return sorted(found)
-
-
-def check_compatible(main: ModelVersion, candidate: ModelVersion) -> None:
-    if differences := schema_differences(main, candidate):
-        raise CandidateError(
-            f"candidate {candidate.tag} cannot run beside {main.tag}: " + "; ".join(differences)
-        )
-
-
 def client_share(client_id: str) -> float:
     """Return where a client falls in [0, 1): the same for the same id, in every worker."""
     # crc32 is linear: ids that differ in one digit (client-1, client-2...) bunch together.

@@ -24,9 +24,3 @@ GX semantics mirrored here (great_expectations/expectations/expectation.py and t
 - `of_type` and `in_type_list` check the column's dtype as a whole (no rows, `mostly` ignored),
   except on `object` columns, which are checked value by value with `isinstance`.
 """
-
-from service.validation.compiled import CompiledSuite
-from service.validation.results import Failure, Outcome
-from service.validation.spec import COMPILED_TYPES
-
-__all__ = ["COMPILED_TYPES", "CompiledSuite", "Failure", "Outcome"]

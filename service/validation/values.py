@@ -8,7 +8,6 @@ from datetime import date, datetime
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 
 def is_number(value: object) -> bool:
@@ -17,6 +16,10 @@ def is_number(value: object) -> bool:
 
 def json_safe(value: Any) -> Any:
     """Return `value` as something json.dumps writes as standard JSON."""
+    # Imported on first use: BentoML's serving process imports this module (the error bodies
+    # of the input specs) and answers no request, so it has no use for pandas' import time.
+    import pandas as pd
+
     if value is None or (isinstance(value, (bool, str, int)) and not isinstance(value, np.generic)):
         return value
     if isinstance(value, np.bool_):

@@ -194,12 +194,13 @@ def server_side_ms(env: dict[str, str], tag: str) -> dict[int, float]:
 
 def inprocess(tag: str) -> None:
     """Print, as JSON, the median ms to parse, validate and predict 1, 100 and 10,000 rows."""
+    from service.declaration import Declaration
     from service.runtime import Runtime
     from service.scoring.core import Scored
 
-    # The runtime the service builds at start-up, from the same environment (MODEL_TAG is the
+    # The runtime each worker builds at start-up, from the same environment (MODEL_TAG is the
     # tag); its threads stay unstarted, so only the scoring path runs.
-    runtime = Runtime.from_env()
+    runtime = Runtime(Declaration.from_env())
     timings = {}
     for rows in ROW_COUNTS:
         body = json.dumps({"records": sample_records(tag, rows)}).encode()

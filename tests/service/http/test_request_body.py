@@ -112,17 +112,19 @@ def test_record_model_documents_names_types_nullability_and_categories():
     assert set(schema["required"]) == {"age", "city", "plan"}
 
 
-def test_input_spec_documents_records_and_parses_with_the_parser():
+def test_input_spec_documents_records_and_hands_the_body_on_unparsed():
     import asyncio
 
-    spec = predict_input_spec(SCHEMA, RecordParser(SCHEMA, limits()))
+    spec = predict_input_spec(SCHEMA, limits())
+    body = json.dumps({"records": [GOOD]}).encode()
 
     class FakeRequest:
         async def body(self):
-            return json.dumps({"records": [GOOD]}).encode()
+            return body
 
     parsed = asyncio.run(spec.from_http_request(FakeRequest(), None))
-    assert list(parsed.records) == ["age", "city", "plan"]
+    # The runtime parses it, in the worker: BentoML's own process builds this spec too.
+    assert parsed.records is body
     assert "records" in spec.model_json_schema()["properties"]
 
 

@@ -14,14 +14,8 @@ from service.model.schema import Feature
 from service.model.store import load_model_version
 from service.observe.metrics import service_metrics
 from service.scoring.core import Scored, Scorer
-from service.traffic.candidate import (
-    CandidateError,
-    Shadow,
-    ShadowWork,
-    TrafficSplit,
-    check_compatible,
-    schema_differences,
-)
+from service.traffic.candidate import Shadow, ShadowWork, TrafficSplit
+from service.traffic.compatibility import CandidateError, check_compatible, schema_differences
 
 
 def _with_features(version, features, classes=None):

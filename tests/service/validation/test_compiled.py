@@ -13,8 +13,8 @@ import pytest
 
 from scripts.pipeline.params import PROJECT_ROOT
 from service.errors import UserError
-from service.validation import CompiledSuite, Failure, Outcome
-from service.validation.results import MAX_LISTED_ROWS
+from service.validation.compiled import CompiledSuite
+from service.validation.results import MAX_LISTED_ROWS, Failure, Outcome
 
 ROOT = PROJECT_ROOT
 
@@ -408,7 +408,7 @@ def test_invalid_suite_raises_pipeline_error_naming_the_problem(suite, words: st
 def test_compiled_path_does_not_import_great_expectations() -> None:
     script = (
         "import sys, pandas as pd\n"
-        "from service.validation import CompiledSuite\n"
+        "from service.validation.compiled import CompiledSuite\n"
         "suite = {'expectations': [{'type': 'expect_column_values_to_be_between',"
         " 'kwargs': {'column': 'x', 'min_value': 0, 'max_value': 1}}]}\n"
         "assert CompiledSuite(suite).failures(pd.DataFrame({'x': [2.0]}))\n"

@@ -19,8 +19,7 @@ from hypothesis import strategies as st
 from scripts.export.suite_parity import suite_parity_report
 from scripts.pipeline.data import infer_schema, split_target
 from scripts.pipeline.suite import build_suite
-from service.validation import CompiledSuite
-from service.validation.compiled import gx_failures
+from service.validation.compiled import CompiledSuite, gx_failures
 from service.validation.gx_engine import gx_outcomes
 from service.validation.results import Rejection
 
