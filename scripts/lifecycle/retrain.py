@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,7 +28,13 @@ from scripts.lifecycle.promotion_rules import promotion_settings
 from scripts.monitor.log_reader import Window, read_log
 from scripts.monitor.run import monitored_tag
 from scripts.pipeline.data import load_table
-from scripts.pipeline.params import PROJECT_ROOT, load_params, parse_override, resolve_params
+from scripts.pipeline.params import (
+    PROJECT_ROOT,
+    load_params,
+    parse_override,
+    resolve_params,
+    settings_mapping,
+)
 from scripts.pipeline.run import REPORTS_DIR, absolute, new_run_dir, runner_arguments
 from scripts.pipeline.run import run as run_pipeline
 from service.errors import UserError
@@ -59,22 +65,7 @@ class RetrainPolicy:
     @classmethod
     def from_params(cls, params: dict) -> RetrainPolicy:
         """Return the checked policy; raise naming the key, the value and what it takes."""
-        raw = params.get("retrain", {})
-        if not isinstance(raw, dict):
-            raise UserError(f"retrain must be a mapping like {{window_days: 7}}, not {raw!r}")
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(raw) - set(known))
-        if unknown:
-            raise UserError(
-                f"unknown retrain setting(s) {', '.join(unknown)}; known: {', '.join(known)}"
-            )
-        policy = cls(**raw)
-        for name, value in asdict(policy).items():
-            default = getattr(cls, name)
-            is_bool = isinstance(default, bool)
-            if isinstance(value, bool) != is_bool or not isinstance(value, (int, float)):
-                kind = "true or false" if is_bool else "a number"
-                raise UserError(f"retrain.{name} must be {kind}, not {value!r}")
+        policy = settings_mapping(cls, params.get("retrain"), "retrain")
         if policy.window_days < 0 or policy.min_recent_rows < 1:
             raise UserError("retrain.window_days must be >= 0 and retrain.min_recent_rows >= 1")
         return policy

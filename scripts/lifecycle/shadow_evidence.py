@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from scripts.pipeline.params import settings_mapping
 from service.errors import UserError
 
 AGREEMENT = "model_service_shadow_agreement"
@@ -29,15 +30,20 @@ class ShadowRules:
 
     @classmethod
     def from_params(cls, promotion: dict) -> ShadowRules:
-        raw = promotion.get("shadow") or {}
-        known = [f.name for f in fields(cls)]
-        unknown = sorted(set(raw) - set(known)) if isinstance(raw, dict) else ["(not a mapping)"]
-        if unknown:
+        """Return the checked rules; raise naming the key, the value and what it takes."""
+        rules = settings_mapping(cls, promotion.get("shadow"), "promotion.shadow")
+        agreement = rules.min_agreement
+        if agreement is not None and not (
+            isinstance(agreement, (int, float)) and not isinstance(agreement, bool)
+            and 0 <= agreement <= 1
+        ):  # fmt: skip
             raise UserError(
-                f"unknown promotion.shadow setting(s) {', '.join(unknown)}; known: "
-                f"{', '.join(known)}"
+                f"promotion.shadow.min_agreement must be a share from 0 to 1, or null; "
+                f"not {agreement!r}"
             )
-        return cls(**raw)
+        if rules.min_rows < 0 or rules.max_failed_requests < 0:
+            raise UserError("promotion.shadow.min_rows and max_failed_requests must be >= 0")
+        return rules
 
 
 def scrape(url: str, timeout: float = 10) -> str:

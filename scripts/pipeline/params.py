@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
 
 from service.errors import UserError
 from service.settings import PARAMS_YAML
+
+T = TypeVar("T")
 
 DEFAULT_PARAMS = PARAMS_YAML
 PROJECT_ROOT = PARAMS_YAML.parent
@@ -99,3 +103,24 @@ def resolve_params(
         check_type(name, value, base.get(name))
         params[name] = value
     return params
+
+
+def settings_mapping(cls: type[T], raw: object, where: str) -> T:
+    """Return the dataclass `cls` built from `raw`, a mapping in params.yaml at `where`: every
+    key one of its fields, every value of the kind of that field's default (null only where
+    the default is null). Missing keys take the defaults."""
+    known = [field.name for field in fields(cls)]
+    raw = {} if raw is None else raw
+    if not isinstance(raw, dict):
+        raise UserError(f"{where} must be a mapping of {', '.join(known)}, not {raw!r}")
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise UserError(
+            f"unknown {where} setting(s) {', '.join(unknown)}; known: {', '.join(known)}"
+        )
+    for name, value in raw.items():
+        default = getattr(cls, name)
+        if value is None and default is not None:
+            raise UserError(f"parameter {where}.{name} must be {_type_name(default)}, not null")
+        check_type(f"{where}.{name}", value, default)
+    return cls(**raw)

@@ -16,7 +16,9 @@ def test_the_shipped_policy_reads_as_written():
     ("raw", "message"),
     [
         ({"window_day": 7}, r"unknown retrain setting\(s\) window_day; known: window_days"),
-        ({"include_training_data": "yes"}, r"include_training_data must be true or false"),
+        ({"include_training_data": "yes"}, r"include_training_data must be a boolean"),
+        ({"min_recent_rows": 2.5}, r"min_recent_rows must be an integer"),
+        ({"window_days": None}, r"window_days must be a number, not null"),
         ({"recent_share": True}, r"recent_share must be a number"),
         ({"window_days": -1}, r"window_days must be >= 0"),
         ([1], r"retrain must be a mapping"),

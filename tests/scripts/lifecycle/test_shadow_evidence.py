@@ -48,3 +48,18 @@ def test_unknown_shadow_settings_are_named():
     assert ShadowRules.from_params({}) == ShadowRules()
     with pytest.raises(UserError, match=r"unknown promotion.shadow setting\(s\) min_row"):
         ShadowRules.from_params({"shadow": {"min_row": 5}})
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"min_rows": "many"}, r"promotion.shadow.min_rows must be an integer"),
+        ({"min_agreement": 1.5}, r"min_agreement must be a share from 0 to 1, or null"),
+        ({"max_failed_requests": -1}, r"must be >= 0"),
+        ([5], r"promotion.shadow must be a mapping"),
+    ],
+)
+def test_bad_shadow_settings_name_the_key_and_what_it_takes(raw, message):
+    with pytest.raises(UserError, match=message):
+        ShadowRules.from_params({"shadow": raw})
+    assert ShadowRules.from_params({"shadow": {"min_agreement": 0.9}}).min_agreement == 0.9
