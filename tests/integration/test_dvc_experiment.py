@@ -6,68 +6,34 @@ scripts.lifecycle data` bringing those rows back."""
 from __future__ import annotations
 
 import importlib.util
-import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from support.project_copy import committed_copy, run_in
 
 from scripts.export.data_version import DVC, file_md5
-from scripts.pipeline.params import PROJECT_ROOT
 from service.model.store import load_model_version
 
 pytestmark = pytest.mark.integration
 
 NAME = "dvc_iris"
-GIT = {
-    "GIT_AUTHOR_NAME": "test",
-    "GIT_AUTHOR_EMAIL": "test@example.invalid",
-    "GIT_COMMITTER_NAME": "test",
-    "GIT_COMMITTER_EMAIL": "test@example.invalid",
-}
-
-
-def _run(project: Path, *command: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    done = subprocess.run(
-        command, cwd=project, capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, **GIT},  # BENTOML_HOME is the tests' own store (tests/conftest.py)
-    )  # fmt: skip
-    assert done.returncode == 0, f"{' '.join(command)}:\n{done.stdout}\n{done.stderr}"
-    return done
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
-    """Return a copy of the project's files (as they are in the work tree), committed to a
-    git repository of its own, with the environment of the project linked in."""
-    copy = tmp_path_factory.mktemp("dvc") / "project"
-    listed = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
-        cwd=PROJECT_ROOT, capture_output=True, check=True,
-    ).stdout.decode().split("\0")  # fmt: skip
-    for name in filter(None, listed):
-        source = PROJECT_ROOT / name
-        if source.is_file():
-            (copy / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, copy / name)
-    (copy / ".venv").symlink_to(PROJECT_ROOT / ".venv")
-    _run(copy, "git", "init", "-q")
-    _run(copy, "git", "add", "-A")
-    _run(copy, "git", "commit", "-q", "-m", "the project")
-    return copy
+    return committed_copy(tmp_path_factory.mktemp("dvc") / "project")
 
 
 def test_dvc_exp_run_trains_and_the_lineage_brings_its_data_back(project):
     data = project / "data" / "iris.csv"
     rows = data.read_bytes()
-    _run(project, "git", "rm", "-q", "--cached", "data/iris.csv")
-    _run(project, DVC, "add", "--quiet", "data/iris.csv")
-    _run(project, "git", "add", "data/iris.csv.dvc", "data/.gitignore")
-    _run(project, "git", "commit", "-q", "-m", "iris under DVC")
+    run_in(project, "git", "rm", "-q", "--cached", "data/iris.csv")
+    run_in(project, DVC, "add", "--quiet", "data/iris.csv")
+    run_in(project, "git", "add", "data/iris.csv.dvc", "data/.gitignore")
+    run_in(project, "git", "commit", "-q", "-m", "iris under DVC")
 
-    done = _run(
+    done = run_in(
         project, DVC, "exp", "run", "-S", "estimator=extra_trees", "-S", f"model_name={NAME}",
         timeout=900,
     )  # fmt: skip
@@ -83,12 +49,12 @@ def test_dvc_exp_run_trains_and_the_lineage_brings_its_data_back(project):
         "size": len(rows),
         "dvc_file": "data/iris.csv.dvc",
     }
-    shown = _run(project, DVC, "exp", "show", "--no-pager", "--csv").stdout
+    shown = run_in(project, DVC, "exp", "show", "--no-pager", "--csv").stdout
     assert "extra_trees" in shown
 
     data.unlink()
     restored = project / "data" / "restored" / "iris.csv"
-    back = _run(
+    back = run_in(
         project, sys.executable, "-m", "scripts.lifecycle", "data", str(version.tag),
         "--output", str(restored),
     )  # fmt: skip

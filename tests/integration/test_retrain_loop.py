@@ -5,7 +5,9 @@ production rows, the promotion, and the promoted model served on fresh shifted t
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import re
 import subprocess
 import sys
 import time
@@ -17,12 +19,14 @@ import pytest
 import requests
 from support.lifecycle import lifecycle
 from support.pipeline_runs import Trained, json_records, run_pipeline
+from support.project_copy import committed_copy, run_in
 
+from scripts.export.data_version import file_md5
 from scripts.pipeline.params import PROJECT_ROOT
 from scripts.tools.harness.bento_process import BentoServer
 from scripts.tools.harness.scrape import total
 from service.model.aliases import CHAMPION
-from service.model.store import alias_file
+from service.model.store import alias_file, load_model_version
 
 pytestmark = pytest.mark.integration
 
@@ -128,14 +132,19 @@ def test_production_labels_make_a_better_champion(tmp_path):
         # The relation changed: the old rows would teach the old one (they cost 0.16 in
         # held-out accuracy when kept), so the challenger learns from production alone.
         "-p", "retrain={include_training_data: false}", *GATE,
-        "--run-dir", str(tmp_path / "challenger"), "--data-dir", str(tmp_path / "data"),
+        "--run-dir", str(tmp_path / "challenger"),
     ]  # fmt: skip
-    shadowing = RetrainThenShadow(arguments, tmp_path / "retrain.log")
+    # Retrained in a copy of the project with a git repository of its own, where DVC may write:
+    # with DVC the training set becomes a data version in data/versions/, pushed to the remote.
+    project = committed_copy(tmp_path / "project")
+    shadowing = RetrainThenShadow(arguments, tmp_path / "retrain.log", project)
     try:
         shadowing.start(timeout=900)
-        _check_retrain(tmp_path, champion)
-        record = json.loads((tmp_path / "data" / "retrain.json").read_text())
-        training_csv = str(tmp_path / "data" / "training_data.csv")
+        (recorded,) = re.findall(r"^retrain: (.+)$", (tmp_path / "retrain.log").read_text(), re.M)
+        data_dir = Path(recorded).parent
+        _check_retrain(tmp_path, data_dir, champion)
+        record = json.loads((data_dir / "retrain.json").read_text())
+        training_csv = str(data_dir / "training_data.csv")
         promote = ("promote", "--name", NAME, "--data", training_csv, "--shadow-url", shadowing.url)
 
         # Before the shadow has seen traffic, the gate has no evidence from it.
@@ -156,6 +165,7 @@ def test_production_labels_make_a_better_champion(tmp_path):
     with BentoServer(env, tmp_path / "promoted.log") as server:
         after = _accuracy(_send(server.url, fresh), fresh)
     assert after > before + 0.15 and after > 0.7, (before, after)
+    _check_data_version(project, data_dir, record["challenger"])
     print(
         f"shifted traffic: champion accuracy {before:.3f} (estimated before labels "
         f"{estimated:.3f}, held-out {heldout:.3f}), retrained {after:.3f}"
@@ -165,8 +175,8 @@ def test_production_labels_make_a_better_champion(tmp_path):
 class RetrainThenShadow(BentoServer):
     """`make retrain SHADOW=1`: ready once the challenger is built and serves as the shadow."""
 
-    def __init__(self, arguments: list[str], log_path: Path):
-        super().__init__({}, log_path)
+    def __init__(self, arguments: list[str], log_path: Path, project: Path):
+        super().__init__({}, log_path, cwd=project)
         self.arguments = arguments
 
     def command(self) -> list[str]:
@@ -174,13 +184,13 @@ class RetrainThenShadow(BentoServer):
                 "--shadow", "--port", str(self.port)]  # fmt: skip
 
 
-def _check_retrain(tmp_path: Path, champion: Trained) -> None:
+def _check_retrain(tmp_path: Path, data_dir: Path, champion: Trained) -> None:
     """Check what the retrain recorded: the rows it took and left, the gate on both sets."""
-    record = json.loads((tmp_path / "data" / "retrain.json").read_text())
+    record = json.loads((data_dir / "retrain.json").read_text())
     rows = record["rows"]
     assert rows["labelled"] == 1000 and rows["held_back"] == 200 and rows["trained_on"] == 800
     assert rows["rejected_requests"] == 1 and rows["unlabelled"] == 0
-    training = pd.read_csv(tmp_path / "data" / "training_data.csv")
+    training = pd.read_csv(data_dir / "training_data.csv")
     assert len(training) == 800 and list(training.columns) == list(shop_table(1, 0, False))
 
     # The gate judged both versions on the held-out rows and on the 200 newest production rows.
@@ -194,6 +204,31 @@ def _check_retrain(tmp_path: Path, champion: Trained) -> None:
     assert comparison["passed"] and record["passed"], comparison["reasons"]
     index = (tmp_path / "challenger" / "index.html").read_text()
     assert "On recent production rows neither version trained on, the gate passed" in index
+
+
+def _check_data_version(project: Path, data_dir: Path, tag: str) -> None:
+    """The promoted version's lineage names its training rows' DVC version, which brings them
+    back once they are gone (`make test` installs DVC; without it the lineage says so)."""
+    training = data_dir / "training_data.csv"
+    recorded = load_model_version(tag).lineage["data_version"]
+    if importlib.util.find_spec("dvc") is None:
+        assert recorded["tracked"] is False and "DVC is not installed" in recorded["reason"]
+        return
+    rows = training.read_bytes()
+    assert data_dir.parent == project / "data" / "versions", data_dir
+    assert recorded == {
+        "tracked": True,
+        "md5": file_md5(training),
+        "size": len(rows),
+        "dvc_file": str((data_dir / "training_data.csv.dvc").relative_to(project)),
+    }
+    training.unlink()
+    restored = project / "restored.csv"
+    back = run_in(
+        project, sys.executable, "-m", "scripts.lifecycle", "data", tag, "--output",
+        str(restored),
+    )  # fmt: skip
+    assert restored.read_bytes() == rows and f"md5 {file_md5(restored)}" in back.stdout
 
 
 def test_retrain_names_what_is_missing_in_one_line(tmp_path):

@@ -56,8 +56,10 @@ class BentoServer:
         target: str = "service.service:ModelService",
         extra_args: Sequence[str] = (),
         https_ca: Path | None = None,
+        cwd: Path = PROJECT_ROOT,
     ):
         self.env = {**os.environ, **env}
+        self.cwd = cwd
         self.log_path = log_path
         self.target = target
         self.extra_args = list(extra_args)
@@ -76,7 +78,7 @@ class BentoServer:
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 [*self.command(), *self.extra_args],
-                cwd=PROJECT_ROOT,
+                cwd=self.cwd,
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
