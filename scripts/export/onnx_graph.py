@@ -67,6 +67,16 @@ def onnx_parity(
     }
 
 
+def relative_differences(onnx_values: np.ndarray, sk_values: np.ndarray) -> np.ndarray:
+    """Return each value's difference relative to its size, or to the answers' spread (value_parity
+    says why) when it is nearer zero than that."""
+    difference = np.abs(onnx_values - sk_values)
+    spread = float(np.std(sk_values)) if len(sk_values) else 0.0
+    floor = max(spread, 1e-3 * float(np.max(np.abs(sk_values), initial=0.0)))
+    scale = np.maximum(np.abs(sk_values), floor)
+    return np.divide(difference, scale, out=np.zeros_like(difference), where=scale > 0)
+
+
 def value_parity(onnx_values: np.ndarray, sk_values: np.ndarray) -> dict:
     """Return how a regressor's graph and pipeline compare: the largest relative difference.
 
@@ -79,11 +89,7 @@ def value_parity(onnx_values: np.ndarray, sk_values: np.ndarray) -> dict:
     the prediction) misses it by far.
     """
     difference = np.abs(onnx_values - sk_values)
-    spread = float(np.std(sk_values)) if len(sk_values) else 0.0
-    floor = max(spread, 1e-3 * float(np.max(np.abs(sk_values), initial=0.0)))
-    scale = np.maximum(np.abs(sk_values), floor)
-    relative = np.divide(difference, scale, out=np.zeros_like(difference), where=scale > 0)
-    worst = float(np.max(relative, initial=0.0))
+    worst = float(np.max(relative_differences(onnx_values, sk_values), initial=0.0))
     finite = bool(np.isfinite(onnx_values).all())
     return {
         "rows": len(sk_values),

@@ -87,10 +87,11 @@ def promote_command(
 
 def shadow_verdict(url: str, candidate: str, params: dict) -> dict:
     """Return the shadow's evidence for `candidate` in the service at `url`, judged and printed."""
-    from scripts.lifecycle.shadow_evidence import ShadowRules, judge_shadow, scrape, shadow_evidence
+    from scripts.lifecycle.shadow_evidence import ShadowRules, judge_shadow, shadow_evidence
+    from scripts.monitor.metrics_text import fetch
 
     judged = judge_shadow(
-        shadow_evidence(scrape(url), candidate), ShadowRules.from_params(params["promotion"])
+        shadow_evidence(fetch(url), candidate), ShadowRules.from_params(params["promotion"])
     )
     agreement = judged["agreement"]
     shown = "-" if agreement is None else f"{agreement:.4f}"

@@ -3,12 +3,9 @@
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass
 
-from prometheus_client.parser import text_string_to_metric_families
-
+from scripts.monitor.metrics_text import totals
 from scripts.pipeline.params import settings_mapping
 from service.errors import UserError
 
@@ -46,38 +43,17 @@ class ShadowRules:
         return rules
 
 
-def scrape(url: str, timeout: float = 10) -> str:
-    """Return the /metrics text of the service at `url`, or raise saying why it could not."""
-    target = url.rstrip("/") + "/metrics"
-    try:
-        with urllib.request.urlopen(target, timeout=timeout) as response:  # noqa: S310 - a URL the user names
-            return response.read().decode()
-    except (urllib.error.URLError, OSError) as error:
-        raise UserError(
-            f"cannot read {target} ({error}); pass SHADOW_URL=the running service's address "
-            "(with PUBLIC_METRICS=1 or the metrics port open to you)"
-        )
-
-
 def shadow_evidence(metrics: str, candidate: str) -> dict:
     """Return what `candidate` did as a shadow: rows scored and agreeing, requests by result."""
-    rows = {"true": 0.0, "false": 0.0}
-    requests: dict[str, float] = {}
-    for family in text_string_to_metric_families(metrics):
-        for sample in family.samples:
-            if sample.labels.get("candidate") != candidate or not sample.name.endswith("_total"):
-                continue
-            if sample.name == f"{AGREEMENT}_total":
-                rows[sample.labels["agree"]] += sample.value
-            elif sample.name == f"{REQUESTS}_total":
-                result = sample.labels["result"]
-                requests[result] = requests.get(result, 0.0) + sample.value
-    scored = int(rows["true"] + rows["false"])
+    rows = totals(metrics, f"{AGREEMENT}_total", "agree", candidate=candidate)
+    requests = totals(metrics, f"{REQUESTS}_total", "result", candidate=candidate)
+    agreeing = rows.get("true", 0.0)
+    scored = int(agreeing + rows.get("false", 0.0))
     return {
         "candidate": candidate,
         "rows": scored,
-        "agreeing_rows": int(rows["true"]),
-        "agreement": rows["true"] / scored if scored else None,
+        "agreeing_rows": int(agreeing),
+        "agreement": agreeing / scored if scored else None,
         "requests": {result: int(count) for result, count in sorted(requests.items())},
     }
 

@@ -1,1 +1,1 @@
-"""Reading the prediction log: drift, live metrics, and the monitoring notebook's run."""
+"""Reading the prediction log (drift, live metrics, the monitoring notebook's run) and /metrics."""

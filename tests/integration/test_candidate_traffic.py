@@ -10,9 +10,9 @@ import requests
 from support.pipeline_runs import printed_tag, run_pipeline
 from support.prediction_logs import read_log_lines
 
+from scripts.monitor.metrics_text import total
 from scripts.pipeline.params import PROJECT_ROOT
 from scripts.tools.harness.bento_process import BentoServer, run_to_exit
-from scripts.tools.harness.scrape import total
 from service.traffic.candidate import client_share
 
 pytestmark = pytest.mark.integration

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import requests
 
+from scripts.monitor.metrics_text import total
 from scripts.pipeline.params import PROJECT_ROOT
 from scripts.tools.harness.bento_process import BentoServer
-from scripts.tools.harness.scrape import total
 
 pytestmark = pytest.mark.integration
 

@@ -12,9 +12,9 @@ import pytest
 import requests
 from support.prediction_logs import read_log_lines
 
+from scripts.monitor.metrics_text import total
 from scripts.pipeline.params import PROJECT_ROOT
 from scripts.tools.harness.bento_process import BentoServer
-from scripts.tools.harness.scrape import total
 
 pytestmark = [
     pytest.mark.integration,

@@ -24,12 +24,12 @@ import pytest
 import requests
 import yaml
 
+from scripts.monitor.metrics_text import total
 from scripts.pipeline.params import PROJECT_ROOT
 from scripts.tools.harness import prometheus_bin
 from scripts.tools.harness.bento_process import BentoServer, free_port
 from scripts.tools.harness.promql import EXPOSED, dashboard_exprs, regression_only
 from scripts.tools.harness.promtool_case import promtool_agrees
-from scripts.tools.harness.scrape import total
 from service.model.store import load_model_version
 from service.observe.estimate import ExpectedCounts, estimate
 from service.scoring.core import Scorer

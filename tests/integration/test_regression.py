@@ -22,10 +22,10 @@ from support.pipeline_runs import Trained, json_records, run_pipeline
 from support.prediction_logs import read_log_lines
 
 from scripts.batch.cli import main as batch_main
+from scripts.monitor.metrics_text import total
 from scripts.pipeline.params import PROJECT_ROOT
 from scripts.tools.demo_data import house_prices
 from scripts.tools.harness.bento_process import BentoServer
-from scripts.tools.harness.scrape import total
 from service.scoring.core import Scorer
 
 pytestmark = pytest.mark.integration

@@ -22,9 +22,9 @@ from support.pipeline_runs import Trained, json_records, run_pipeline
 from support.project_copy import committed_copy, run_in
 
 from scripts.export.data_version import file_md5
+from scripts.monitor.metrics_text import total
 from scripts.pipeline.params import PROJECT_ROOT
 from scripts.tools.harness.bento_process import BentoServer
-from scripts.tools.harness.scrape import total
 from service.model.aliases import CHAMPION
 from service.model.store import alias_file, load_model_version
 

@@ -31,6 +31,7 @@ from scripts.export.onnx_graph import (
     VALUE_RELATIVE_TOLERANCE,
     convert_to_onnx,
     edge_rows,
+    relative_differences,
 )
 from scripts.pipeline.data import infer_schema, load_table, split_target
 from scripts.pipeline.params import PROJECT_ROOT
@@ -99,8 +100,7 @@ def compare(frame: pd.DataFrame, target: str, task: Task, estimator: str, raw: b
     held_out = len(test_x)
     truth = test_y.to_numpy()
     if task == "regression":
-        scale = np.maximum(np.abs(pipe_labels), np.std(pipe_labels))
-        moved = np.abs(graph_labels - pipe_labels) / scale
+        moved = relative_differences(graph_labels, pipe_labels)
         tolerance = VALUE_RELATIVE_TOLERANCE
         flipped = 0
 

@@ -29,9 +29,9 @@ import numpy as np
 import pandas as pd
 import requests
 
+from scripts.monitor.metrics_text import total
 from scripts.pipeline.params import PROJECT_ROOT
 from scripts.tools.harness.bento_process import BentoServer, descendants
-from scripts.tools.harness.scrape import total
 from service.observe.prediction_log import LOG_GLOB
 
 BENCH_KEY = "bench-key-0123456789abcdef"
