@@ -26,8 +26,8 @@ import requests
 
 from scripts.tools.harness.bento_process import descendants
 
-# The folders the service writes at run time, each a memory file system here, as each is an
-# emptyDir in deploy/k8s/base/deployment.yaml.
+# The folders the service writes at run time, each a memory file system here, as each is a
+# volume in deploy/k8s/base/deployment.yaml.
 BENTOML_HOME = "/var/lib/bentoml"
 PREDICTION_LOG_DIR = "/var/log/model-service"
 WRITABLE = ("/tmp", BENTOML_HOME, PREDICTION_LOG_DIR)
@@ -49,7 +49,7 @@ def process_uids(pid: int) -> tuple[int, ...]:
     raise AssertionError(f"no Uid line for process {pid}")
 
 
-def _image_user(rootfs: Path, user: str) -> tuple[int, int]:
+def image_user(rootfs: Path, user: str) -> tuple[int, int]:
     """Return the uid and gid the image's USER names, from the image's own /etc/passwd."""
     if user.split(":")[0].isdigit():
         uid, _, gid = user.partition(":")
@@ -59,6 +59,80 @@ def _image_user(rootfs: Path, user: str) -> tuple[int, int]:
         if fields[0] == user.split(":")[0]:
             return int(fields[2]), int(fields[3])
     raise AssertionError(f"the image has no user {user!r} in /etc/passwd")
+
+
+def mount_image(image: str) -> tuple[str, Path, dict]:
+    """Return a new buildah container of `image`, its mounted tree and the image's config."""
+    container = subprocess.run(
+        ["buildah", "from", image], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    rootfs = Path(
+        subprocess.run(
+            ["buildah", "mount", container], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    )
+    config = json.loads(
+        subprocess.run(
+            ["buildah", "inspect", "--type", "container", container],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )["OCIv1"]["config"]
+    return container, rootfs, config
+
+
+def lockdown_script(
+    rootfs: Path,
+    root: Path,
+    user: tuple[int, int],
+    env: dict[str, str],
+    workdir: str,
+    command: list[str],
+    *,
+    tmpfs: tuple[str, ...] = (),
+    binds: list[tuple[Path, str, bool]] | None = None,
+) -> str:
+    """Return the shell script that, in a mount namespace of its own, binds `rootfs` read-only
+    on `root` with /proc, /dev and a /tmp in memory, a memory file system owned by `user` at
+    each of `tmpfs`, and each (host path, path inside, read-only) of `binds`, then runs
+    `command` there as `user` with only `env`. Mount points are made in the container's
+    writable layer first, as a volume mount makes them."""
+    uid, gid = user
+    quoted = shlex.quote(str(root))
+    steps = [
+        f"mount --bind {shlex.quote(str(rootfs))} {quoted}",
+        f"mount -o remount,bind,ro {quoted}",
+        f"mount --rbind /proc {quoted}/proc",
+        f"mount --rbind /dev {quoted}/dev",
+        f"mount -t tmpfs -o mode=1777 tmpfs {quoted}/tmp",
+    ]
+    for name in RUNTIME_FILES:
+        # A container runtime mounts these (BentoML binds "localhost" to find free ports).
+        (rootfs / name.lstrip("/")).touch(exist_ok=True)
+        steps.append(f"mount --bind -o ro {name} {quoted}{name}")
+    for folder in tmpfs:
+        (rootfs / folder.lstrip("/")).mkdir(parents=True, exist_ok=True)
+        steps.append(f"mount -t tmpfs -o uid={uid},gid={gid},mode=0755 tmpfs {quoted}{folder}")
+    for host, inside, read_only in binds or []:
+        point = rootfs / inside.lstrip("/")
+        if Path(host).is_dir():
+            point.mkdir(parents=True, exist_ok=True)
+        else:
+            point.touch(exist_ok=True)
+        target = shlex.quote(f"{root}{inside}")
+        steps.append(f"mount --bind {shlex.quote(str(host))} {target}")
+        if read_only:
+            # A bind takes its flags only from a remount, as `mount -o ro --bind` does.
+            steps.append(f"mount -o remount,bind,ro {target}")
+    inner = f"cd {shlex.quote(workdir)} && exec {shlex.join(command)}"
+    steps.append(
+        f"exec chroot --userspec={uid}:{gid} --groups={gid} {quoted} "
+        + shlex.join(["/usr/bin/env", "-i", *[f"{k}={v}" for k, v in env.items()]])
+        + " /bin/sh -c "
+        + shlex.quote(inner)
+    )
+    return " && ".join(steps)
 
 
 class LockedImage:
@@ -116,65 +190,31 @@ class LockedImage:
 
     def prepare(self) -> tuple[Path, dict]:
         """Return the mounted tree and the config of a new buildah container of the image."""
-        self.container = subprocess.run(
-            ["buildah", "from", self.image], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        rootfs = Path(
-            subprocess.run(
-                ["buildah", "mount", self.container], capture_output=True, text=True, check=True
-            ).stdout.strip()
-        )
-        config = json.loads(
-            subprocess.run(
-                ["buildah", "inspect", "--type", "container", self.container],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-        )["OCIv1"]["config"]
+        self.container, rootfs, config = mount_image(self.image)
         return rootfs, config
 
     def _start_buildah(self) -> None:
         rootfs, config = self.prepare()
-        self.uid, self.gid = _image_user(rootfs, config.get("User") or "root")
+        self.uid, self.gid = image_user(rootfs, config.get("User") or "root")
         env = dict(item.split("=", 1) for item in config.get("Env") or [])
         env.update(self.env, HOME=f"/home/{config.get('User') or 'root'}")
         command = [*config["Entrypoint"], *self._args()]
         self.root = Path(tempfile.mkdtemp(prefix="locked-root-", dir="/var/tmp"))
-        root = shlex.quote(str(self.root))
-        owned = f"uid={self.uid},gid={self.gid},mode=0755"
-        steps = [
-            f"mount --bind {shlex.quote(str(rootfs))} {root}",
-            f"mount -o remount,bind,ro {root}",
-            f"mount --rbind /proc {root}/proc",
-            f"mount --rbind /dev {root}/dev",
-            f"mount -t tmpfs -o mode=1777 tmpfs {root}/tmp",
-        ]
-        for name in RUNTIME_FILES:
-            # A container runtime mounts these (BentoML binds "localhost" to find free ports).
-            (rootfs / name.lstrip("/")).touch(exist_ok=True)
-            steps.append(f"mount --bind -o ro {name} {root}{name}")
-        for folder in WRITABLE[1:]:
-            steps.append(f"mount -t tmpfs -o {owned} tmpfs {root}{folder}")
-        for host, inside in self.binds.items():
-            (rootfs / inside.lstrip("/")).touch(exist_ok=True)
-            steps.append(f"mount --bind -o ro {shlex.quote(str(host))} {root}{inside}")
         workdir = config.get("WorkingDir") or "/"
         if self.target is not None:
             workdir = f"{workdir.rstrip('/')}/src"  # where the bento's service package is
-        inner = f"cd {shlex.quote(workdir)} && exec {shlex.join(command)}"
-        steps.append(
-            f"exec chroot --userspec={self.uid}:{self.gid} --groups={self.gid} {root} "
-            + shlex.join(["/usr/bin/env", "-i", *[f"{k}={v}" for k, v in env.items()]])
-            + " /bin/sh -c "
-            + shlex.quote(inner)
+        script = lockdown_script(
+            rootfs,
+            self.root,
+            (self.uid, self.gid),
+            env,
+            workdir,
+            command,
+            tmpfs=WRITABLE[1:],
+            binds=[(host, inside, True) for host, inside in self.binds.items()],
         )
-        for folder in WRITABLE[1:]:
-            # A mount point must exist in the read-only tree: made in the container's upper
-            # layer beforehand, as a volume mount makes it.
-            (rootfs / folder.lstrip("/")).mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            ["unshare", "--mount", "--propagation", "private", "sh", "-ec", " && ".join(steps)],
+            ["unshare", "--mount", "--propagation", "private", "sh", "-ec", script],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
