@@ -82,6 +82,10 @@ bento: setup ## build the bento: service code, the champion version, the serving
 containerize: bento ## build the image <model_name>:<version> (Docker, else buildah); TRACK=blue|green
 	$(BIN)/python -m scripts.tools.release.containerize $(if $(TRACK),--track $(TRACK))
 
+.PHONY: pipeline-image
+pipeline-image: setup ## build the pipeline image the CronJobs in deploy/k8s/jobs run (buildah); JOBS=1 points deploy/k8s/jobs at it
+	$(BIN)/python -m scripts.tools.release.pipeline_image $(if $(filter 1 true yes,$(JOBS)),--jobs)
+
 bench: setup ## benchmark the service (needs wrk), then replay hostile input against it
 	$(BIN)/python -m scripts.tools.bench.service $(ARGS)
 	$(BIN)/python -m scripts.tools.bench.hostile_probe
