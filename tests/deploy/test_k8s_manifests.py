@@ -21,7 +21,7 @@ from service.http.auth import AuthSettings
 
 K8S = PROJECT_ROOT / "deploy" / "k8s"
 TRACKS = ("blue", "green")
-KUSTOMIZATIONS = ("base", "overlays/blue", "overlays/green", "live", "api-keys")
+KUSTOMIZATIONS = ("base", "overlays/blue", "overlays/green", "live", "api-keys", "storage", "jobs")
 # The oldest Kubernetes the manifests are meant for; kubernetes-validate ships its schemas.
 KUBERNETES_VERSION = "1.33"
 VALIDATE = Path(sys.executable).with_name("kubernetes-validate")
@@ -61,8 +61,9 @@ def test_every_kustomization_validates_against_the_kubernetes_schemas(tmp_path):
     # It exits 0 with only a WARN line for an apiVersion it has no schema for.
     problems = [line for line in output.splitlines() if line.startswith(("WARN", "ERROR"))]
     assert done.returncode == 0 and not problems, output
-    # live and api-keys hold one object each; base and each overlay five.
-    assert output.count(" passed for resource ") == 1 + 1 + 5 * 3, output
+    # live and api-keys hold one object each; base and each overlay five; storage three
+    # claims; jobs two CronJobs.
+    assert output.count(" passed for resource ") == 1 + 1 + 5 * 3 + 3 + 2, output
 
 
 @pytest.mark.parametrize("track", TRACKS)
