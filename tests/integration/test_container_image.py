@@ -15,6 +15,7 @@ import pytest
 import requests
 from support.bentos import build_bento
 from support.gx_versions import save_gx_version
+from support.image_inventory import INVENTORY
 
 from scripts.tools.bench.image import image_layers
 from scripts.tools.harness.bento_process import free_port
@@ -37,16 +38,6 @@ MAX_IMAGE_MB = 500
 # The distributions only Great Expectations brings, and the scikit-learn fallback's.
 GX_ONLY = {"great-expectations", "altair", "marshmallow", "jsonschema", "ruamel-yaml"}
 SKLEARN_ONLY = {"scikit-learn", "scipy", "skops"}
-# What the image lists about itself, run by its own Python: distributions, compilers, caches.
-INVENTORY = """
-import glob, importlib.metadata as m, json, re, shutil
-print(json.dumps({
-    "distributions": sorted({re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower() for d in m.distributions()}),
-    "tools": sorted(t for t in ("gcc", "cc", "g++", "c++", "make", "git", "uv") if shutil.which(t)),
-    "caches": sorted(glob.glob("/root/.cache/*") + glob.glob("/home/bentoml/.cache/*")),
-    "compilers": sorted(glob.glob("/usr/bin/*-linux-gnu-gcc*") + glob.glob("/usr/lib/gcc/*")),
-}))
-"""
 
 
 def _backend() -> str:

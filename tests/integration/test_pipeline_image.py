@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from support.image_inventory import INVENTORY
 from support.monitor_runs import shifted_iris_log
 
 from scripts.tools.harness.locked_job import Volume, run_locked
@@ -112,6 +113,21 @@ def test_the_image_runs_as_its_user_on_a_read_only_root(pipeline_image, tmp_path
         "/tmp": True,
     }
     assert not (log / "probe").exists()
+
+
+def test_the_image_holds_the_pipeline_group_and_no_tools_or_caches(pipeline_image, tmp_path):
+    from scripts.tools.release.pipeline_image import LEAVE_OUT
+
+    folders = [_writable(tmp_path / name) for name in ("store", "reports", "log")]
+    done = _job(pipeline_image, ["python", "-c", INVENTORY], *folders)
+    assert done.returncode == 0, done.stdout
+    inventory = json.loads(done.stdout.strip().splitlines()[-1])
+    assert inventory["tools"] == [] and inventory["compilers"] == [], inventory
+    assert inventory["caches"] == [], inventory["caches"]
+    installed = set(inventory["distributions"])
+    needed = {"papermill", "ipykernel", "nbconvert", "scikit-learn", "great-expectations"}
+    assert needed | {"bentoml", "onnxruntime", "skl2onnx", "pyarrow", "lightgbm"} <= installed
+    assert not (set(LEAVE_OUT) | {"pytest", "ruff", "nbmake", "mkdocs", "uv"}) & installed
 
 
 def test_the_monitor_job_fails_on_drift_and_passes_without(pipeline_image, iris_run, tmp_path):

@@ -31,8 +31,9 @@ PLACEHOLDER = "model-pipeline"  # the image the CronJobs name until set_image wr
 # What the pipeline reads at run time, relative to the project root: files and whole folders.
 SOURCES = ("pyproject.toml", "uv.lock", "params.yaml", "notebooks", "scripts", "service")
 SOURCE_GLOBS = ("expectations/*.json", "data/*.csv")
-# JupyterLab and the server only it brings: `make lab` on a laptop, never a job (uv tree
-# --invert shows nothing else in the pipeline group depends on them).
+# Packages of the pipeline group no job runs, each depended on only by the others here or by
+# what imports it only when found (`uv tree --invert --package NAME`). First JupyterLab and the
+# server only it brings: `make lab` on a laptop, never a job.
 LEAVE_OUT = (
     "jupyterlab",
     "jupyterlab-server",
@@ -51,6 +52,12 @@ LEAVE_OUT = (
     "babel",
     "overrides",
     "websocket-client",
+    # The kernel's debugger and IPython's completion (55 MB): a papermill run uses neither, and
+    # both import them only when found (ipykernel's _is_debugpy_available, IPython's
+    # JEDI_INSTALLED).
+    "debugpy",
+    "jedi",
+    "parso",
 )
 # pyarrow (167 MB) stays: notebook 03 scores the held-out file through the batch path.
 
