@@ -3,8 +3,10 @@
     python -m scripts.tools.release.pipeline_image [--tag TAG] [--jobs]   (make pipeline-image)
 
 Stages only what the pipeline reads (the notebooks, scripts/, service/, params.yaml,
-expectations/, the data files, pyproject.toml and uv.lock) into build/pipeline-image/ and builds
-deploy/image/Dockerfile.pipeline from it. The install step mounts this machine's uv and its
+expectations/, the data files, pyproject.toml and uv.lock) into a temporary folder outside the
+project and builds deploy/image/Dockerfile.pipeline from it. Outside, because bentofile.yaml's
+`include` patterns match at any depth: a staged copy under the project would go into the next
+bento. The install step mounts this machine's uv and its
 cache, so the locked packages come from the cache `make setup` filled and neither stays in the
 image. The tag defaults to the hash of the staged files: the same sources give the same tag.
 With --jobs, deploy/k8s/jobs is pointed at the new image.
@@ -18,6 +20,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,7 +28,6 @@ from scripts.pipeline.params import PROJECT_ROOT
 from service.errors import UserError
 
 DOCKERFILE = PROJECT_ROOT / "deploy" / "image" / "Dockerfile.pipeline"
-CONTEXT = PROJECT_ROOT / "build" / "pipeline-image"
 JOBS = PROJECT_ROOT / "deploy" / "k8s" / "jobs"
 PLACEHOLDER = "model-pipeline"  # the image the CronJobs name until set_image writes one
 # What the pipeline reads at run time, relative to the project root: files and whole folders.
@@ -59,7 +61,7 @@ LEAVE_OUT = (
     "jedi",
     "parso",
 )
-# pyarrow (167 MB) stays: notebook 03 scores the held-out file through the batch path.
+# pyarrow (163 MB) stays: notebook 03 scores the held-out file through the batch path.
 
 
 def _uv() -> Path:
@@ -79,11 +81,8 @@ def _uv_cache(uv: Path) -> Path:
     return cache
 
 
-def stage(context: Path = CONTEXT) -> str:
-    """Return the hash of the files copied, fresh, into `context`: the build's only input."""
-    if context.exists():
-        shutil.rmtree(context)
-    context.mkdir(parents=True)
+def stage(context: Path) -> str:
+    """Return the hash of the files copied into the empty folder `context`: the build's input."""
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
     for name in SOURCES:
         source = PROJECT_ROOT / name
@@ -113,21 +112,21 @@ def build(tag: str | None = None) -> tuple[str, float]:
     if shutil.which("buildah") is None:
         raise UserError("buildah is not installed; apt-get install buildah")
     uv = _uv()
-    digest = stage()
-    image = f"{image_name()}:{tag or digest}"
     env = dict(os.environ)
     # No daemon and no user namespaces in most CI sandboxes; layers make rebuilds quick.
     env.setdefault("BUILDAH_ISOLATION", "chroot")
     env.setdefault("BUILDAH_LAYERS", "true")
-    started = time.perf_counter()
-    subprocess.run(
-        ["buildah", "build", "-f", str(DOCKERFILE), "-t", image]
-        + ["--build-arg", f"UV_LEAVE_OUT={' '.join(LEAVE_OUT)}"]
-        + ["--volume", f"{uv.parent}:/opt/uv:ro", "--volume", f"{_uv_cache(uv)}:/var/cache/uv"]
-        + [str(CONTEXT)],
-        check=True,
-        env=env,
-    )
+    with tempfile.TemporaryDirectory(prefix="pipeline-image-", dir="/var/tmp") as context:
+        image = f"{image_name()}:{tag or stage(Path(context))}"
+        started = time.perf_counter()
+        subprocess.run(
+            ["buildah", "build", "-f", str(DOCKERFILE), "-t", image]
+            + ["--build-arg", f"UV_LEAVE_OUT={' '.join(LEAVE_OUT)}"]
+            + ["--volume", f"{uv.parent}:/opt/uv:ro"]
+            + ["--volume", f"{_uv_cache(uv)}:/var/cache/uv", context],
+            check=True,
+            env=env,
+        )
     return image, time.perf_counter() - started
 
 
