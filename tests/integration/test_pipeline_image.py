@@ -52,7 +52,8 @@ def pipeline_image() -> str:
     from scripts.tools.release.pipeline_image import build
 
     ensure_base_image()
-    image, seconds = build()
+    # One tag, rebuilt by each run, so runs do not pile up images in buildah's storage.
+    image, seconds = build(tag="test")
     megabytes = sum(layer.megabytes for layer in image_layers(image))
     print(f"pipeline image built in {seconds:.1f} s: {megabytes:.0f} MB")
     return image

@@ -83,6 +83,7 @@ def _uv_cache(uv: Path) -> Path:
 
 def stage(context: Path) -> str:
     """Return the hash of the files copied into the empty folder `context`: the build's input."""
+    context.mkdir(parents=True, exist_ok=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
     for name in SOURCES:
         source = PROJECT_ROOT / name
@@ -117,7 +118,8 @@ def build(tag: str | None = None) -> tuple[str, float]:
     env.setdefault("BUILDAH_ISOLATION", "chroot")
     env.setdefault("BUILDAH_LAYERS", "true")
     with tempfile.TemporaryDirectory(prefix="pipeline-image-", dir="/var/tmp") as context:
-        image = f"{image_name()}:{tag or stage(Path(context))}"
+        digest = stage(Path(context))
+        image = f"{image_name()}:{tag or digest}"
         started = time.perf_counter()
         subprocess.run(
             ["buildah", "build", "-f", str(DOCKERFILE), "-t", image]
