@@ -49,7 +49,9 @@ def give_up(line: str) -> NoReturn:
     """Print `line`, stop the server this worker belongs to, and exit 1."""
     if not in_worker():
         sys.exit(line)
-    print(line, file=sys.stderr, flush=True)
+    # One write of the whole line: with several workers failing at once, print's separate
+    # writes of the text and the newline ran their lines together.
+    os.write(sys.stderr.fileno(), (line + "\n").encode())
     os.kill(os.getppid(), STOP_SIGNAL)
     # Not sys.exit: inside BentoML's start-up hooks it becomes a logged traceback, not an exit.
     os._exit(1)
