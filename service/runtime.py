@@ -50,11 +50,12 @@ def serving_needs(version: ModelVersion, settings: Settings) -> list[Need]:
     )
 
 
-def load_scorer(version: ModelVersion, settings: Settings) -> Scorer:
-    """Return the version's scorer, or stop start-up with one line saying why it cannot load."""
+def load_scorer(version: ModelVersion, settings: Settings, wanted: list[Need]) -> Scorer:
+    """Return the version's scorer, or stop start-up with one line saying why it cannot load:
+    a library of `wanted` (its serving_needs) missing, or a model that does not load."""
     # The image carries only the libraries its version needs (`make bento`): a version that
     # needs one it lacks stops here, not on its first request.
-    absent = missing_line(version.tag, serving_needs(version, settings))
+    absent = missing_line(version.tag, wanted)
     if absent is not None:
         raise StartupError(f"model service cannot start: {absent}")
     try:
@@ -78,7 +79,7 @@ def traffic_policy(
     """Return the policy CANDIDATE_MODE asks for, with the candidate's scorer loaded."""
     if candidate is None:
         return MainOnly(main, log)
-    scorer = load_scorer(candidate, settings)
+    scorer = load_scorer(candidate, settings, serving_needs(candidate, settings))
     if settings.candidate.mode == "split":
         served = Served(candidate, scorer, settings.monitoring)
         return SplitPolicy(main, served, settings.candidate.share, log)
@@ -93,8 +94,9 @@ class Runtime:
         self.settings = settings
         self.auth = declared.auth
         self.version = version
-        self.scorer = load_scorer(version, settings)
+        # Worked out once: each need compiles the suite to see what goes to GX.
         self.libraries = serving_needs(version, settings)
+        self.scorer = load_scorer(version, settings, self.libraries)
         self.main = Served(version, self.scorer, settings.monitoring)
         self.prediction_log = (
             PredictionLog(settings.prediction_log, version.schema.names)
@@ -220,7 +222,10 @@ class Runtime:
             "logged": self.prediction_log is not None,
         }
 
-    def feedback(self, items: list[Feedback]) -> Response:
+    def feedback(self, items: list[Feedback] | Rejection) -> Response:
+        """Return what /feedback answers: the counts of labels taken, or the 4xx."""
+        if isinstance(items, Rejection):
+            return self.reject(items, "/feedback")
         return json_response(self.record_feedback(items))
 
     def metadata(self) -> dict:

@@ -52,7 +52,6 @@ from service.http.request_context import RequestContextMiddleware
 from service.open_inference.routes import OpenInferenceApp
 from service.settings import env_flag
 from service.start_failure import give_up, stop_when_a_worker_fails
-from service.validation.results import Rejection
 
 # python-multipart logs a WARNING per malformed upload; the 400 and /metrics say it already.
 logging.getLogger("python_multipart").setLevel(logging.ERROR)
@@ -126,8 +125,6 @@ class ModelService:
         record's index in its request. Labels go to the prediction log and, where this worker
         still holds the prediction, to live accuracy in /metrics.
         """
-        if isinstance(feedback, Rejection):
-            return self.runtime.reject(feedback, "/feedback")
         return self.runtime.feedback(feedback)
 
     @bentoml.api(route="/metadata", input_spec=metadata_input_spec())
