@@ -47,7 +47,8 @@ def promote_command(
         raise UserError(f"{name}:{version} is already the champion")
     passed = True
     if champion is not None:
-        settings = promotion_settings(load_params())
+        params = load_params()
+        settings = promotion_settings(params)
         try:
             challenger = load_model_version(str(model.tag))
             comparison = comparison_for(
@@ -66,7 +67,7 @@ def promote_command(
             print("\n".join(summary_lines(comparison)))
         passed = comparison["passed"]
         if shadow_url:
-            shadow = shadow_verdict(shadow_url, str(model.tag), load_params())
+            shadow = shadow_verdict(shadow_url, str(model.tag), params)
             passed = passed and shadow["passed"]
             comparison["reasons"] = [*comparison.get("reasons", []), *shadow["reasons"]]
         if not passed and not force:

@@ -49,15 +49,20 @@ def bento_model(bento: str) -> tuple[str, str]:
     return f"{info['name']}:{info['version']}", models[0]
 
 
+def buildah_env() -> dict[str, str]:
+    """Return this environment with buildah's settings for a build here, unless already set."""
+    env = dict(os.environ)
+    # No daemon and no user namespaces in most CI sandboxes; layers make rebuilds quick.
+    env.setdefault("BUILDAH_ISOLATION", "chroot")
+    env.setdefault("BUILDAH_LAYERS", "true")
+    return env
+
+
 def containerize(bento: str = "model_service:latest") -> tuple[str, float]:
     """Return the image tag built for `bento` and the seconds the build took."""
     bento_tag, model_tag = bento_model(bento)
     chosen = backend()
-    env = dict(os.environ)
-    if chosen == "buildah":
-        # No daemon and no user namespaces in most CI sandboxes; layers make rebuilds quick.
-        env.setdefault("BUILDAH_ISOLATION", "chroot")
-        env.setdefault("BUILDAH_LAYERS", "true")
+    env = buildah_env() if chosen == "buildah" else dict(os.environ)
     # BentoML 1.4.40 renders a bento's dockerfile_template from a copy of the bento in a temp
     # folder, then refuses it as "outside of current working directory" unless that folder
     # is under the working directory: keep the copy under build/.

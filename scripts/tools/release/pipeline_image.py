@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import shutil
 import subprocess
 import sys
@@ -25,6 +24,7 @@ import time
 from pathlib import Path
 
 from scripts.pipeline.params import PROJECT_ROOT
+from scripts.tools.release.containerize import buildah_env
 from service.errors import UserError
 
 DOCKERFILE = PROJECT_ROOT / "deploy" / "image" / "Dockerfile.pipeline"
@@ -113,10 +113,6 @@ def build(tag: str | None = None) -> tuple[str, float]:
     if shutil.which("buildah") is None:
         raise UserError("buildah is not installed; apt-get install buildah")
     uv = _uv()
-    env = dict(os.environ)
-    # No daemon and no user namespaces in most CI sandboxes; layers make rebuilds quick.
-    env.setdefault("BUILDAH_ISOLATION", "chroot")
-    env.setdefault("BUILDAH_LAYERS", "true")
     with tempfile.TemporaryDirectory(prefix="pipeline-image-", dir="/var/tmp") as context:
         digest = stage(Path(context))
         image = f"{image_name()}:{tag or digest}"
@@ -127,7 +123,7 @@ def build(tag: str | None = None) -> tuple[str, float]:
             + ["--volume", f"{uv.parent}:/opt/uv:ro"]
             + ["--volume", f"{_uv_cache(uv)}:/var/cache/uv", context],
             check=True,
-            env=env,
+            env=buildah_env(),
         )
     return image, time.perf_counter() - started
 
